@@ -24,12 +24,19 @@ PILOT_POINTS = 41
 
 
 def first_crossing(lams: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """For each column of s (G, J), the first lam at which s >= 0.
+    """For each column of s (G, J), the first lam at which s >= 0 (see :func:`_crossing`)."""
+    return _crossing(lams, s)[0]
 
-    The root inside the bracketing grid cell is found by inverse cubic interpolation through the
-    four surrounding grid points (error O(h^4)), falling back to linear interpolation where those
-    points are not finite and strictly increasing. Returns lams[0] when s >= 0 already there and
-    inf when s < 0 on the whole grid.
+
+def _crossing(lams: torch.Tensor, s: torch.Tensor):
+    """First crossing of s = 0 per column of s (G, J): (root, alternative root, cell index).
+
+    The root inside the bracketing cell [lams[g-1], lams[g]] comes from inverse cubic
+    interpolation through the four surrounding points (error O(h^4)) where they are finite and
+    increasing, else from linear interpolation. The alternative root interpolates Phi(s)
+    linearly instead: the two agree to O(h^2) where s is smooth, and differ where the cell holds
+    a kink or a jump, which is how cells that need refining are found. Roots are lams[0] when
+    s >= 0 there already, and inf when s < 0 on the whole grid.
     """
     reached = s >= 0
     any_reached = reached.any(0)
@@ -39,12 +46,16 @@ def first_crossing(lams: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     idx = torch.stack([(g + o).clamp(0, last) for o in (-2, -1, 0, 1)])   # (4, J)
     sv, lv = s[idx, cols], lams[idx]
     s0, s1, l0, l1 = sv[1], sv[2], lv[1], lv[2]
-    ok_lin = torch.isfinite(s0) & torch.isfinite(s1) & (s1 > s0)
-    frac = torch.where(ok_lin, -s0 / torch.where(ok_lin, s1 - s0, torch.ones_like(s1)), torch.ones_like(s1))
-    root = l0 + frac.clamp(0, 1) * (l1 - l0)
+
+    def linear(y0, y1):
+        ok = torch.isfinite(y0) & torch.isfinite(y1) & (y1 > y0)
+        frac = torch.where(ok, -y0 / torch.where(ok, y1 - y0, torch.ones_like(y1)), torch.full_like(y1, 0.5))
+        return l0 + frac.clamp(0, 1) * (l1 - l0)
+
+    root = linear(s0, s1)
+    alt = linear(torch.special.ndtr(s0) - 0.5, torch.special.ndtr(s1) - 0.5)
     # inverse cubic (Lagrange in s) through the 4 points, where they are distinct and increasing
-    inner = (g >= 2) & (g <= last - 1)
-    ok_cub = inner & torch.isfinite(sv).all(0) & (sv[1:] > sv[:-1]).all(0)
+    ok_cub = (g >= 2) & (g <= last - 1) & torch.isfinite(sv).all(0) & (sv[1:] > sv[:-1]).all(0)
     cubic = torch.zeros_like(root)
     for i in range(4):
         term = lv[i].clone()
@@ -53,10 +64,10 @@ def first_crossing(lams: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
                 den = torch.where(ok_cub, sv[i] - sv[j], torch.ones_like(s0))
                 term = term * (0 - sv[j]) / den
         cubic = cubic + term
-    use_cubic = ok_cub & (cubic >= l0) & (cubic <= l1)
-    root = torch.where(use_cubic, cubic, root)
-    root = torch.where(g == 0, lams[0].expand_as(root), root)
-    return torch.where(any_reached, root, torch.full_like(root, math.inf))
+    root = torch.where(ok_cub & (cubic >= l0) & (cubic <= l1), cubic, root)
+    at_start = (g == 0) | ~any_reached
+    first = torch.where(any_reached, lams[0].expand_as(root), torch.full_like(root, math.inf))
+    return torch.where(at_start, first, root), torch.where(at_start, first, alt), g
 
 
 def lambda_grid(lo: float, hi: float, points: int, device=None, dtype=torch.float64) -> torch.Tensor:
@@ -73,12 +84,41 @@ def ray_scores(ray, lams, p_a, p_b):
     return ray.scores(lams, p_a, p_b)
 
 
+class _Curves:
+    """Score triples on a growing lam grid, evaluating each lam once."""
+
+    def __init__(self, ray, p_a, p_b):
+        self.ray, self.p_a, self.p_b = ray, p_a, p_b
+        self.lams = p_a.new_zeros(0)
+        self.values = None
+
+    def add(self, lams: torch.Tensor) -> None:
+        new = ray_scores(self.ray, lams, self.p_a, self.p_b)
+        if self.values is None:
+            merged_lams, merged = lams, new
+        else:
+            merged_lams = torch.cat([self.lams, lams])
+            merged = tuple(torch.cat([old, add]) for old, add in zip(self.values, new))
+        order = torch.argsort(merged_lams)
+        self.lams = merged_lams[order]
+        self.values = tuple(v[order] for v in merged)
+
+    def crossings(self):
+        """For est, lower and upper root: (root, alt, cell); lower root uses the upper score."""
+        est, low, up = self.values
+        return _crossing(self.lams, est), _crossing(self.lams, up), _crossing(self.lams, low)
+
+
 def solve_ray(ray, p_a: torch.Tensor, p_b: torch.Tensor, *, scale: float, pilot=None,
-              points: int = 64, max_extensions: int = 4):
+              points: int = 64, max_extensions: int = 4, refinements: int = 4,
+              rtol: float = 1e-5):
     """Crossings (estimate, lower, upper) in lam for every (p_A, p_B), each of shape (J,).
 
     ``scale`` is the noise scale along v (sets the pilot span); ``pilot`` is a cheaper statistic
-    of the same ray used to bracket the crossings (defaults to ``ray`` itself).
+    of the same ray used to bracket the crossings (defaults to ``ray`` itself). Grid cells whose
+    two interpolants disagree by more than ``rtol`` (relative) and by more than 5% of the
+    statistical band are subdivided up to ``refinements`` times; a disagreement that remains
+    widens the band.
     """
     pilot = ray if pilot is None else pilot
     device, dtype = p_a.device, p_a.dtype
@@ -89,22 +129,39 @@ def solve_ray(ray, p_a: torch.Tensor, p_b: torch.Tensor, *, scale: float, pilot=
     if not finite.any():
         inf = torch.full_like(p_a, math.inf)
         return inf, inf, inf
-    # bracket all finite crossings with a margin of one pilot step on each side
-    step = span[2] / span[1]
-    lo = float(roots[finite].min() / step**2)
-    hi = float(roots[finite].max() * step**2)
-    lo = max(lo, float(span[1]))
-    for _ in range(max_extensions + 1):
-        lams = lambda_grid(lo, hi, points, device, dtype)
-        est, low, up = ray_scores(ray, lams, p_a, p_b)
-        r_est, r_lo, r_hi = first_crossing(lams, est), first_crossing(lams, up), first_crossing(lams, low)
-        # a finite pilot crossing must stay inside the grid for all three curves
-        below = finite & (r_lo <= lams[1])
-        above = finite & torch.isinf(r_hi)
-        if not (below.any() or above.any()):
+    # bracket all finite crossings with a margin of two pilot steps on each side
+    step = float(span[2] / span[1])
+    lo = max(float(roots[finite].min()) / step**2, float(span[1]))
+    hi = float(roots[finite].max()) * step**2
+    curves = _Curves(ray, p_a, p_b)
+    curves.add(lambda_grid(lo, hi, points, device, dtype))
+    ratio = (hi / lo) ** (1.0 / (points - 1))
+    for _ in range(max_extensions):
+        (_, _, _), (r_lo, _, _), (r_hi, _, _) = curves.crossings()
+        below = bool((finite & (r_lo <= curves.lams[1])).any())
+        above = bool((finite & torch.isinf(r_hi)).any())
+        if not (below or above):
             break
-        if below.any():
-            lo /= 4.0
-        if above.any():
-            hi *= 4.0
-    return r_est, r_lo, r_hi
+        if below:
+            curves.add(lo * ratio ** -torch.arange(1, points // 2 + 1, device=device, dtype=dtype))
+            lo = float(curves.lams[1])
+        if above:
+            curves.add(hi * ratio ** torch.arange(1, points // 2 + 1, device=device, dtype=dtype))
+            hi = float(curves.lams[-1])
+    for _ in range(refinements):
+        cells = []
+        crossings = curves.crossings()
+        band = (crossings[2][0] - crossings[1][0]).nan_to_num(posinf=0.0)
+        for root, alt, g in crossings:
+            tolerance = torch.maximum(rtol * root, 0.05 * band)
+            bad = torch.isfinite(root) & (g > 0) & ((root - alt).abs() > tolerance)
+            cells.append(g[bad])
+        cells = torch.unique(torch.cat(cells))
+        if cells.numel() == 0:
+            break
+        left, right = curves.lams[cells - 1], curves.lams[cells]
+        fractions = torch.tensor([0.25, 0.5, 0.75], device=device, dtype=dtype)
+        curves.add((left[:, None] + fractions * (right - left)[:, None]).reshape(-1))
+    (r_est, a_est, _), (r_lo, a_lo, _), (r_hi, a_hi, _) = curves.crossings()
+    return (r_est, torch.minimum(torch.minimum(r_lo, a_lo), torch.minimum(r_est, a_est)),
+            torch.maximum(torch.maximum(r_hi, a_hi), torch.maximum(r_est, a_est)))

@@ -36,7 +36,7 @@ from scipy import stats as sps
 
 from .directions import Direction
 from .noises import Noise
-from .rays import ray_log_ratio
+from .rays import ray_is_compact, ray_log_ratio, ray_sampler
 
 __all__ = ["MonteCarloRay", "histogram", "upper_set_h1_mass", "probit"]
 
@@ -53,23 +53,29 @@ def probit(p: torch.Tensor) -> torch.Tensor:
     return torch.special.ndtri(p.clamp(_PROB_FLOOR, 1.0 - 2.0**-53))
 
 
-def histogram(pool: torch.Tensor, sections: int, bins: int = HISTOGRAM_BINS):
+def histogram(pool: torch.Tensor, sections: int, bins: int | None = None):
     """H0 and H1 weights of the pooled draws, binned by L: two tensors (G, sections, bins + 2).
 
     ``pool``: (G, M) draws of L from the mixture (H0 + H1)/2, draw j belonging to section
-    j % sections. Bin 0 holds L = +inf, bins 1..bins the finite values in descending order on a
+    j % sections; ``bins`` defaults to about 16 draws a bin. Bin 0 holds L = +inf, bins 1..bins the finite values in descending order on a
     grid shared by the sections of a row, bin bins+1 holds L = -inf. Weights are the balance
     heuristic's, unnormalised: 2/(1 + e^L) for H0 and 2/(1 + e^-L) for H1.
     """
     g, m = pool.shape
+    if bins is None:  # about 16 draws a bin, within [256, HISTOGRAM_BINS]
+        bins = int(min(HISTOGRAM_BINS, max(256, 2 ** math.ceil(math.log2(m / 16)))))
     finite = torch.isfinite(pool)
-    top = torch.where(finite, pool, -math.inf).amax(-1, keepdim=True)
-    bottom = torch.where(finite, pool, math.inf).amin(-1, keepdim=True)
-    top = torch.nan_to_num(top, neginf=0.0)
-    bottom = torch.nan_to_num(bottom, posinf=0.0)
+    all_finite = bool(finite.all())
+    if all_finite:
+        top, bottom = pool.amax(-1, keepdim=True), pool.amin(-1, keepdim=True)
+    else:
+        top = torch.where(finite, pool, -math.inf).amax(-1, keepdim=True).nan_to_num(neginf=0.0)
+        bottom = torch.where(finite, pool, math.inf).amin(-1, keepdim=True).nan_to_num(posinf=0.0)
     width = ((top - bottom) / bins).clamp_min(1e-300)
-    k = (torch.floor((top - torch.where(finite, pool, top)) / width).clamp(0, bins - 1) + 1).long()
-    k = k.masked_fill(pool == math.inf, 0).masked_fill(pool == -math.inf, bins + 1)
+    k = (torch.floor((top - (pool if all_finite else torch.where(finite, pool, top))) / width)
+         .clamp(0, bins - 1) + 1).long()
+    if not all_finite:
+        k = k.masked_fill(pool == math.inf, 0).masked_fill(pool == -math.inf, bins + 1)
     section = torch.arange(m, device=pool.device) % sections
     row = torch.arange(g, device=pool.device)[:, None]
     flat = ((row * sections + section) * (bins + 2) + k).reshape(-1)
@@ -122,21 +128,28 @@ class MonteCarloRay:
             self._v = direction.values.to(device=self.device, dtype=dtype)
         else:
             self._v = direction.dense(device=self.device, dtype=dtype)
-        self._rays = self._build_rays() if self.samples * width <= _CACHE_ELEMENTS else None
+        self._sampler = ray_sampler(noise, self._v, direction.groups) if noise.symmetric else None
+        compact = self._sampler is not None or ray_is_compact(noise)
+        self._rays = self._build_rays() if compact or self.samples * width <= _CACHE_ELEMENTS else None
 
     # -- sampling -------------------------------------------------------------------------
 
     def _chunks(self):
-        """(H0 draws) chunk by chunk, each from its own seeded generator: reproducible, CRN."""
-        for index, start in enumerate(range(0, self.samples, self._chunk)):
-            n = min(self._chunk, self.samples - start)
+        """Ray functions chunk by chunk, each chunk from its own seeded generator, so that the
+        same draws serve every call (common random numbers) and the same seed the same bytes."""
+        chunk = self.samples if self._sampler is not None else self._chunk
+        for index, start in enumerate(range(0, self.samples, chunk)):
+            n = min(chunk, self.samples - start)
             gen = torch.Generator(device=self.device)
             gen.manual_seed(self.seed * 1_000_003 + index)
-            if self.noise.iid:
-                yield self.noise.sample_coords((n, self._width), generator=gen, device=self.device,
-                                               dtype=self.dtype)
+            if self._sampler is not None:
+                yield self._sampler(n, gen, self.device, self.dtype), None
+            elif self.noise.iid:
+                yield self._ray_pair(self.noise.sample_coords((n, self._width), generator=gen,
+                                                              device=self.device, dtype=self.dtype))
             else:
-                yield self.noise.sample(n, generator=gen, device=self.device, dtype=self.dtype)
+                yield self._ray_pair(self.noise.sample(n, generator=gen, device=self.device,
+                                                       dtype=self.dtype))
 
     def _ray_pair(self, u):
         """Ray functions for L0 = L(u) and, for asymmetric noise, L1 = L(u + lam v)."""
@@ -153,11 +166,11 @@ class MonteCarloRay:
         return f0, f1
 
     def _build_rays(self):
-        return [self._ray_pair(u) for u in self._chunks()]
+        return list(self._chunks())
 
     def log_ratios(self, lams: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(L0, L1), each (G, N): H0 and H1 draws of L for every lam."""
-        rays = self._rays if self._rays is not None else (self._ray_pair(u) for u in self._chunks())
+        rays = self._rays if self._rays is not None else self._chunks()
         l0, l1 = [], []
         for f0, f1 in rays:
             x0 = f0(lams)

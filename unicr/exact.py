@@ -1,0 +1,665 @@
+"""Deterministic Neyman–Pearson backend for i.i.d. noise: p*(lam) and K(lam) with rigorous bounds.
+
+Setting (DESIGN.md §1). mu(e) = prod_i mu_1(e_i); delta = lam v, where v has groups of c_j
+coordinates equal to m_j >= 0. Per coordinate, ell(e; s) = log mu_1(e - s) - log mu_1(e), s = lam m_j,
+and L = sum of ell over the support. H0: e ~ mu, H1: e ~ mu(. - delta).
+
+Everything is read off one curve. For u in [0, 1] let
+
+    G(u) = min { P_H0(T) : P_H1(T) = u }            (T the randomized NP *upper* set {L > t})
+         = int_{1-u}^{1} exp(-Q1(b)) db             (Q1 = quantile function of L under H1)
+
+(the second line because dH0 = e^{-L} dH1 on {L > -inf}). G is convex, increasing, with linear
+pieces across atoms of L (the randomization of ties). With Ginv(y) = sup{u : G(u) <= y}:
+
+    1 - p*(lam) = G(1/2),      K(lam; p_A, p_B) = 1 - Ginv(1 - p_A) - Ginv(p_B)
+
+(the lower set S_A is the complement of the upper set with H0 mass 1 - p_A; S_B is the upper set
+with H0 mass p_B; binary: K = 1 - 2 Ginv(1 - p_A)). Upper tails are computed as tails: G sums H0
+masses from the top, so 1 - p* keeps its relative precision far into the tail.
+
+Paths (``ExactRay.path``):
+
+* ``"gaussian"``: L is normal, the problem is the one-dimensional one with shift ||delta||_2:
+  1 - p* = Phibar(||delta||_2 / sigma) (Cohen et al., 2019).
+* ``"one-dim"`` (one non-zero coordinate, log-concave mu_1): the likelihood ratio is monotone in e,
+  so the NP sets are {e > x} and G(u) = sf(isf(u) + s), Ginv(y) = sf(isf(y) - s) (flat pieces of
+  ell, e.g. Laplace's atoms at +-s/b, are exactly the randomized ties).
+* ``"uniform"`` (the cube [-a, a]^d, any groups): ell in {0, +inf} under H1, P_H1(L = 0) =
+  pi = prod_j (1 - s_j/(2a))_+^(c_j); G(u) = (u - 1 + pi)_+, so 1 - p* = (pi - 1/2)_+
+  (Yang et al., 2020, for the l_inf radius), computed as expm1 of a sum of log1p.
+  These three are closed forms: bounds = estimate -+ a relative allowance for rounding.
+* ``"cells"`` (one coordinate, any marginal) and ``"fft"`` (k = sum c_j > 1): the H1 quantiles of
+  one coordinate are cut into cells [e_i, e_i+1] (nodes e = s + F^-1(expit(z)), z uniform: finer
+  into both tails), with exact masses p_i (H1) and q_i (H0) from the marginal's cdf/sf, and the
+  range [lo_i, hi_i] of ell on the cell (endpoint values; turning points of ell located by
+  bounded minimization when mu_1 is not log-concave).
+
+  Upper bound on G (lower bound on p*), Blackwell garbling: cells, the hat split of a cell onto a
+  lattice, the sum of lattice indices, merging lattice cells and lumping trimmed tails into one
+  "rest" outcome are all Markov kernels applied identically under H0 and H1. The pair of pmfs
+  (H1, H0) convolved alongside each other is therefore the exact law of a garbled observation, and
+  its NP curve G_c (outcomes sorted by ratio) is >= G (data processing; Blackwell, 1953).
+
+  Lower bound on G (upper bound on p*), mean-preserving discretization (Gopi, Lee & Wutschitz,
+  NeurIPS 2021, Thm 5.1, the PRV accountant; here with a martingale instead of a mean shift):
+  the cell value r_i = log(p_i/q_i) satisfies E_H1[ell - r_i | cell] = KL(cell) in
+  [0, w_i^2/8] (Hoeffding's lemma, w_i = hi_i - lo_i); r_i is split onto a lattice of step h
+  with weights that keep its mean (hat functions), and each later coarsening of the lattice does
+  the same. So sum(ell) = Y + N + B, Y the lattice value, N a martingale whose increments lie in
+  ranges h (each split) and w_i (each cell), 0 <= B <= sum w_i^2/8. Azuma–Hoeffding gives
+  P(N >= eta) <= delta for eta = sqrt(R2 ln(1/delta)/2), R2 the sum of squared ranges, hence
+  P_H1(L <= t) >= P(Y <= t - eta - B) - delta and G(u) >= exp(-eta - B) G_Y(u - delta), where G_Y is
+  the curve of the lattice law with trimmed mass at +inf. Binary powering with a lattice coarsened
+  by powers of 2 keeps R2 ~ h^2 log2(k) instead of k h^2 (one rounding per term).
+
+  The c-fold convolution is exact linear convolution by real FFT (zero padding, no wrap-around):
+  tails are trimmed only explicitly, into the rest outcome, and accounted for. The same
+  convolution of privacy-loss distributions underlies DP accounting (Koskela et al., AISTATS 2020;
+  Google dp-accounting's pessimistic/optimistic PLD), whose first-order rounding bounds grow like
+  k h; the two sides here are second order (garbling) and sqrt(log k) h (martingale).
+  The estimate is the mean-preserving lattice law itself (``fft``) or the cell experiment
+  (``cells``).
+
+Rigor holds up to floating-point rounding (FFT round-off ~1e-16 of the largest mass), to the
+accuracy of the marginal's cdf/sf, and, for families that are not log-concave, to locating the
+turning points of ell, which only enter the cell ranges w_i.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from numbers import Integral
+
+import numpy as np
+import scipy.fft as sfft
+import scipy.optimize as sopt
+import scipy.special as sc
+import torch
+
+from . import noises as nz
+from .errors import check_choice
+
+__all__ = ["ExactRay", "ExactRayScores", "applies", "radius_bounds"]
+
+# relative allowance for the rounding of closed forms (scipy's special functions are good to a
+# few ulps; this is a few hundred)
+ROUND_REL = 1e-13
+# H1 tail mass per side left outside the cells of one coordinate (goes to the rest outcome)
+CELL_TAIL = 1e-18
+_LOG_CONCAVE = (nz.Gaussian, nz.Laplace, nz.Uniform, nz.Logistic, nz.HyperbolicSecant,
+                nz.ExponentialMixture)
+
+
+def _is_log_concave(noise) -> bool:
+    if isinstance(noise, nz.GeneralNormal):
+        return noise.beta >= 1
+    return isinstance(noise, _LOG_CONCAVE)
+
+
+def _is_gaussian(noise) -> bool:
+    return isinstance(noise, nz.Gaussian) or (isinstance(noise, nz.GeneralNormal) and noise.beta == 2)
+
+
+def _marginal(noise):
+    """mu_1 as a frozen scipy.stats law, or None where the noise has none."""
+    if not isinstance(noise, nz.IIDNoise):
+        return None
+    try:
+        return noise.marginal()
+    except NotImplementedError:
+        return None
+
+
+def _parse_groups(noise, groups) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, magnitudes) from [(count, magnitude), ...] or an object with ``.groups``."""
+    groups = getattr(groups, "groups", groups)
+    if groups is None:
+        raise ValueError("groups must be a sequence of (count, magnitude), got None")
+    pairs = list(groups)
+    if not pairs:
+        raise ValueError("groups must hold at least one (count, magnitude) pair")
+    counts, mags = [], []
+    for pair in pairs:
+        count, mag = pair
+        if isinstance(count, bool) or not isinstance(count, Integral) or count < 0:
+            raise ValueError(f"group counts must be integers >= 0, got {count!r}")
+        mag = float(mag)
+        if not math.isfinite(mag):
+            raise ValueError(f"group magnitudes must be finite, got {mag!r}")
+        if mag < 0:
+            if not noise.symmetric:
+                raise ValueError(f"negative magnitude {mag!r} needs a symmetric noise")
+            mag = -mag
+        counts.append(int(count))
+        mags.append(mag)
+    counts, mags = np.array(counts, dtype=np.int64), np.array(mags, dtype=float)
+    if counts.sum() > noise.dim:
+        raise ValueError(f"groups hold {counts.sum()} coordinates, more than dim={noise.dim}")
+    return counts, mags
+
+
+def applies(noise, groups) -> bool:
+    """True when :class:`ExactRay` handles (noise, groups): i.i.d. noise with a one-dimensional
+    marginal and a direction given by groups of equal magnitudes (``groups`` may also be an
+    object with a ``.groups`` attribute, e.g. a :class:`unicr.directions.Direction`)."""
+    if _marginal(noise) is None or getattr(groups, "groups", groups) is None:
+        return False
+    try:
+        _parse_groups(noise, groups)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------
+# NP curves of discrete experiments
+# ------------------------------------------------------------------------------------------------
+
+
+class _Curve:
+    """G(u) of a discrete experiment whose outcomes are given in decreasing likelihood ratio:
+    s, t = cumulative H1 and H0 masses from the top (linear between outcomes: randomized ties)."""
+
+    def __init__(self, h1: np.ndarray, h0: np.ndarray):
+        self.s = np.concatenate([[0.0], np.cumsum(h1)])
+        self.t = np.concatenate([[0.0], np.cumsum(h0)])
+
+    def g(self, u) -> np.ndarray:
+        """H0 mass of the upper set of H1 mass u (u clipped to [0, total H1 mass])."""
+        s, t = self.s, self.t
+        u = np.clip(np.asarray(u, dtype=float), 0.0, s[-1])
+        k = np.clip(np.searchsorted(s, u, side="left"), 1, len(s) - 1)
+        s0, s1 = s[k - 1], s[k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(s1 > s0, (u - s0) / (s1 - s0), 0.0)
+        return np.where(u > 0, t[k - 1] + frac * (t[k] - t[k - 1]), 0.0)
+
+    def ginv(self, y) -> np.ndarray:
+        """sup{u : G(u) <= y}: H1 mass of the upper set of H0 mass y."""
+        s, t = self.s, self.t
+        y = np.asarray(y, dtype=float)
+        k = np.searchsorted(t, y, side="right")
+        inside = k < len(t)
+        k = np.clip(k, 1, len(t) - 1)
+        t0, t1 = t[k - 1], t[k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(t1 > t0, (y - t0) / (t1 - t0), 0.0)
+        return np.where(inside, s[k - 1] + frac * (s[k] - s[k - 1]), s[-1])
+
+
+def _ratio_curve(h1: np.ndarray, h0: np.ndarray) -> _Curve:
+    """The NP curve of outcomes with masses (h1, h0), sorted by likelihood ratio h1/h0."""
+    keep = (h1 > 0) | (h0 > 0)
+    h1, h0 = h1[keep], h0[keep]
+    with np.errstate(divide="ignore"):
+        key = np.log(h1) - np.log(h0)
+    order = np.argsort(-key, kind="stable")
+    return _Curve(h1[order], h0[order])
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """At one lam: G_c >= G (garbling), G >= exp(-eta) G_low(u - delta), estimate curve g_est."""
+
+    g_up: _Curve
+    g_low: _Curve
+    g_est: _Curve
+    eta: float
+    delta: float
+
+    def tail(self):
+        """(estimate, lower, upper) of 1 - p* = G(1/2)."""
+        hi = float(self.g_up.g(0.5))
+        lo = math.exp(-self.eta) * float(self.g_low.g(0.5 - self.delta))
+        est = min(max(float(self.g_est.g(0.5)), lo), hi)
+        return est, lo, hi
+
+    def ginv(self, y):
+        """(estimate, lower, upper) of Ginv(y), y an array."""
+        lo = self.g_up.ginv(y)
+        hi = np.minimum(self.g_low.ginv(np.asarray(y) * math.exp(self.eta)) + self.delta, 1.0)
+        est = np.clip(self.g_est.ginv(y), lo, hi)
+        return est, lo, hi
+
+
+def _exact_bounds() -> _Bounds:
+    """lam = 0: L = 0, G(u) = u exactly."""
+    curve = _Curve(np.array([1.0]), np.array([1.0]))
+    return _Bounds(curve, curve, curve, 0.0, 0.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# one coordinate: H1-quantile cells
+# ------------------------------------------------------------------------------------------------
+
+
+def _cell_masses(cdf: np.ndarray, sf: np.ndarray) -> np.ndarray:
+    """Masses of the cells between consecutive nodes, from cdf below 1/2 and sf above (no
+    cancellation in either tail)."""
+    low = cdf[1:] <= 0.5
+    high = cdf[:-1] >= 0.5
+    mass = np.where(low, cdf[1:] - cdf[:-1], np.where(high, sf[:-1] - sf[1:], 1.0 - cdf[:-1] - sf[1:]))
+    return np.maximum(mass, 0.0)
+
+
+class _Cells:
+    """Cells of one coordinate under H1: e = u + s with u on nodes at H1 levels expit(z)."""
+
+    def __init__(self, marg, n: int, monotone: bool):
+        self.marg = marg
+        self.monotone = monotone
+        zmax = math.log((1 - CELL_TAIL) / CELL_TAIL)
+        z = np.linspace(-zmax, zmax, n + 1)
+        neg = z <= 0
+        u = np.empty_like(z)
+        u[neg] = marg.ppf(sc.expit(z[neg]))
+        u[~neg] = marg.isf(sc.expit(-z[~neg]))
+        u = np.unique(u[np.isfinite(u)])
+        self.u = u
+        self.log_pdf = marg.logpdf(u)
+        cdf, sf = marg.cdf(u), marg.sf(u)
+        self.p = _cell_masses(cdf, sf)
+        self.p_rest = float(cdf[0] + sf[-1])
+
+    def ell(self, e, s):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.marg.logpdf(e - s) - self.marg.logpdf(e)
+
+    def at(self, s: float):
+        """H1 masses p, H0 masses q, ell-ranges [lo, hi] of the cells at shift s, and the H1/H0
+        masses outside the nodes."""
+        e = self.u + s
+        cdf, sf = self.marg.cdf(e), self.marg.sf(e)
+        q = _cell_masses(cdf, sf)
+        q_rest = float(cdf[0] + sf[-1])
+        with np.errstate(invalid="ignore"):
+            ell = self.log_pdf - self.marg.logpdf(e)
+        lo = np.minimum(ell[:-1], ell[1:])
+        hi = np.maximum(ell[:-1], ell[1:])
+        if not self.monotone:
+            self._turning_points(ell, e, s, lo, hi)
+        return self.p, q, lo, hi, self.p_rest, q_rest
+
+    def _turning_points(self, ell, e, s, lo, hi):
+        """Widen [lo, hi] around interior extrema of ell (sign changes of its increments)."""
+        d = np.diff(ell)
+        scale = np.abs(ell[:-1]) + np.abs(ell[1:])
+        with np.errstate(invalid="ignore"):
+            sign = np.where(np.abs(d) > 1e-12 * scale, np.sign(d), 0.0)
+        nz_idx = np.flatnonzero(np.nan_to_num(sign))
+        changes = np.flatnonzero(sign[nz_idx[:-1]] != sign[nz_idx[1:]])
+        for c in changes:
+            first, last = nz_idx[c], nz_idx[c + 1]       # cells first..last hold the extremum
+            is_max = sign[first] > 0
+            res = sopt.minimize_scalar(lambda x: (-1.0 if is_max else 1.0) * float(self.ell(x, s)),
+                                       bounds=(e[first], e[last + 1]), method="bounded",
+                                       options={"xatol": 1e-12 * (abs(e[first]) + 1.0)})
+            value = -res.fun if is_max else res.fun
+            cells = slice(first, last + 1)
+            if is_max:
+                hi[cells] = np.maximum(hi[cells], value)
+            else:
+                lo[cells] = np.minimum(lo[cells], value)
+
+
+# ------------------------------------------------------------------------------------------------
+# sums: H1/H0 pmfs on a lattice (o + k) h
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lattice:
+    """A garbled observation of a partial sum: H1 masses p and H0 masses q at l_k = (o + k) h,
+    plus one rest outcome (p_rest, q_rest); r2 = sum of squared martingale ranges, bias = bound on
+    the accumulated within-cell KL (see the module docstring)."""
+
+    h: float
+    o: int
+    p: np.ndarray
+    q: np.ndarray
+    p_rest: float
+    q_rest: float
+    r2: float
+    bias: float
+
+
+def _hat(positions: np.ndarray, p: np.ndarray, q: np.ndarray):
+    """Split masses at real lattice positions x onto floor(x), floor(x)+1 keeping the mean.
+    Returns (offset, p, q) on consecutive integers from offset."""
+    j = np.floor(positions)
+    f = positions - j
+    o = int(j.min())
+    idx = (j - o).astype(np.int64)
+    n = int(idx.max()) + 2
+    both = np.concatenate([idx, idx + 1])
+    wp = np.concatenate([p * (1 - f), p * f])
+    wq = np.concatenate([q * (1 - f), q * f])
+    return o, np.bincount(both, wp, n), np.bincount(both, wq, n)
+
+
+def _coarsen_by(law: _Lattice, m: int) -> _Lattice:
+    """Lattice step h -> m h (m integer), mean-preserving split: one martingale range m h.
+    Index a = j m + r goes to j and j + 1 with weights 1 - r/m and r/m (blocks of m)."""
+    j0, start = divmod(law.o, m)
+    n = len(law.p)
+    blocks = -(-(start + n) // m)
+    padded = np.zeros((2, blocks * m))
+    padded[0, start:start + n] = law.p
+    padded[1, start:start + n] = law.q
+    padded = padded.reshape(2, blocks, m)
+    frac = np.arange(m) / m
+    out = np.zeros((2, blocks + 1))
+    out[:, :-1] = padded @ (1.0 - frac)
+    out[:, 1:] += padded @ frac
+    h = law.h * m
+    return replace(law, h=h, o=j0, p=out[0], q=out[1], r2=law.r2 + h * h)
+
+
+def _regrid(law: _Lattice, h: float) -> _Lattice:
+    """Lattice step law.h -> h (any h > law.h), mean-preserving split."""
+    x = (law.o + np.arange(len(law.p))) * law.h / h
+    o, p, q = _hat(x, law.p, law.q)
+    return replace(law, h=h, o=o, p=p, q=q, r2=law.r2 + h * h)
+
+
+def _trim(law: _Lattice, tau: float) -> _Lattice:
+    """Move the end cells holding at most tau of H1 mass per side into the rest outcome."""
+    p = law.p
+    lo = int(np.searchsorted(np.cumsum(p), tau, side="right"))
+    hi = len(p) - int(np.searchsorted(np.cumsum(p[::-1]), tau, side="right"))
+    peak = int(np.argmax(p))
+    lo, hi = min(lo, peak), max(hi, peak + 1)
+    keep = slice(lo, hi)
+    p_out = p[:lo].sum() + p[hi:].sum()
+    q_out = law.q[:lo].sum() + law.q[hi:].sum()
+    return replace(law, o=law.o + lo, p=p[keep].copy(), q=law.q[keep].copy(),
+                   p_rest=law.p_rest + p_out, q_rest=law.q_rest + q_out)
+
+
+def _convolve(a: _Lattice, b: _Lattice) -> _Lattice:
+    """Law of the sum of independent a and b (same step): linear convolution by real FFT."""
+    n = len(a.p) + len(b.p) - 1
+    nf = sfft.next_fast_len(n, real=True)
+    fa = sfft.rfft(np.stack([a.p, a.q]), nf)
+    fb = fa if b is a else sfft.rfft(np.stack([b.p, b.q]), nf)
+    out = np.maximum(sfft.irfft(fa * fb, nf)[:, :n], 0.0)
+    return _Lattice(a.h, a.o + b.o, out[0], out[1],
+                    a.p_rest + b.p_rest - a.p_rest * b.p_rest,
+                    a.q_rest + b.q_rest - a.q_rest * b.q_rest,
+                    a.r2 + b.r2, a.bias + b.bias)
+
+
+# ------------------------------------------------------------------------------------------------
+# the ray
+# ------------------------------------------------------------------------------------------------
+
+
+class ExactRay:
+    """Deterministic law of L along delta = lam * v for i.i.d. noise.
+
+    ``groups``: sequence of (count, magnitude) (or an object with ``.groups``).
+    ``tol``: additive probability slack of the numeric bounds (Azuma delta = tol/2, trimmed
+    tails 1e-3 tol per side and step). ``method``: "auto" (closed forms where they exist) or
+    "generic" (cells for one coordinate, FFT otherwise). ``grid``: lattice points of the FFT path
+    (cells per coordinate: 2 grid).
+    """
+
+    def __init__(self, noise, groups, *, tol: float = 1e-9, method: str = "auto", grid: int = 1 << 15):
+        marg = _marginal(noise)
+        if marg is None:
+            raise ValueError(f"the exact backend needs i.i.d. noise with a marginal(), got {noise!r}")
+        method = check_choice("method", method, {"auto", "generic"})
+        if not 0 < tol < 0.01:
+            raise ValueError(f"tol must lie in (0, 0.01), got {tol!r}")
+        if int(grid) < 64:
+            raise ValueError(f"grid must be >= 64, got {grid!r}")
+        counts, mags = _parse_groups(noise, groups)
+        live = (counts > 0) & (mags > 0)
+        self.noise, self.marg, self.tol, self.grid = noise, marg, float(tol), int(grid)
+        self.counts, self.mags = counts[live], mags[live]
+        self.k = int(self.counts.sum())
+        self.l2 = float(np.sqrt(np.sum(self.counts * self.mags**2)))
+        scale = noise.sigma if noise.sigma else float(noise.params.get("scale") or marg.std())
+        self.scale = scale / self.l2 if self.l2 > 0 else math.inf   # lam with ||delta||_2 = sigma
+        self.median = 0.0 if noise.symmetric else float(marg.median())
+        auto = method == "auto"
+        if self.k == 0:
+            self.path = "one-dim"            # delta = 0: L = 0 whatever the family
+        elif auto and _is_gaussian(noise):
+            self.path = "gaussian"
+        elif auto and isinstance(noise, nz.Uniform):
+            self.path = "uniform"
+        elif auto and self.k == 1 and _is_log_concave(noise):
+            self.path = "one-dim"
+        else:
+            self.path = "cells" if self.k == 1 else "fft"
+            self._cells = _Cells(marg, 2 * self.grid, _is_log_concave(noise))
+
+    # -- closed forms --------------------------------------------------------------------------
+
+    def _shift(self, lams: np.ndarray) -> np.ndarray:
+        """Equivalent one-dimensional shift (one coordinate, or ||delta||_2 for Gaussian)."""
+        return np.abs(lams) * self.l2
+
+    def _uniform_log_pi(self, lams: np.ndarray) -> np.ndarray:
+        """log P_H1(L = 0) = sum_j c_j log(1 - s_j/(2a))_+."""
+        frac = np.minimum(np.abs(lams)[..., None] * self.mags / (2 * self.noise.half_width), 1.0)
+        with np.errstate(divide="ignore"):
+            return np.sum(self.counts * np.log1p(-frac), axis=-1)
+
+    def _closed_tail(self, lams: np.ndarray) -> np.ndarray:
+        if self.path == "uniform":
+            return np.maximum(0.5 * np.expm1(math.log(2.0) + self._uniform_log_pi(lams)), 0.0)
+        return self.marg.sf(self._shift(lams) + self.median)
+
+    def _closed_ginv(self, lams: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.path == "uniform":
+            return np.minimum(1.0, -np.expm1(self._uniform_log_pi(lams)) + y)
+        return self.marg.sf(self.marg.isf(y) - self._shift(lams))
+
+    # -- numeric paths --------------------------------------------------------------------------
+
+    def _bounds_at(self, lam: float) -> _Bounds:
+        if lam == 0:
+            return _exact_bounds()
+        shifts = abs(lam) * self.mags
+        if self.path == "cells":
+            p, q, _, hi, p_rest, q_rest = self._cells.at(shifts[0])
+            garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
+            order = np.argsort(-hi, kind="stable")
+            with np.errstate(over="ignore", invalid="ignore"):
+                tilt = np.where(p > 0, p * np.exp(-hi), 0.0)
+            upper_law = _Curve(np.append(p_rest, p[order]), np.append(0.0, tilt[order]))
+            return _Bounds(garbled, upper_law, garbled, 0.0, 0.0)
+        law = None
+        for s, c in zip(shifts, self.counts):
+            part = self._power(self._first_term(s), int(c))
+            law = part if law is None else self._combine(law, part)
+        return self._lattice_bounds(law)
+
+    def _first_term(self, s: float) -> _Lattice:
+        """One coordinate on a lattice: cells at r = log(p/q), hat-split (mean kept)."""
+        p, q, lo, hi, p_rest, q_rest = self._cells.at(s)
+        keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
+        with np.errstate(divide="ignore"):
+            r = np.clip(np.log(p[keep]) - np.log(q[keep]), lo[keep], hi[keep])
+        w_cap = float(np.max(hi[keep] - lo[keep]))
+        span = float(r.max() - r.min())
+        h = span / (self.grid - 2) if span > 0 else max(abs(float(r[0])), 1.0) * 2.0**-40
+        o, pp, qq = _hat(r / h, p[keep], q[keep])
+        return _Lattice(h, o, pp, qq, p_rest + float(p[~keep].sum()), q_rest + float(q[~keep].sum()),
+                        h * h + w_cap * w_cap, w_cap * w_cap / 8)
+
+    def _combine(self, a: _Lattice, b: _Lattice) -> _Lattice:
+        if a.h != b.h:
+            fine, coarse = (a, b) if a.h < b.h else (b, a)
+            ratio = coarse.h / fine.h
+            m = round(ratio)
+            fine = _coarsen_by(fine, m) if m == ratio else _regrid(fine, coarse.h)
+            a, b = fine, coarse
+        law = _trim(_convolve(a, b), 1e-3 * self.tol)
+        n = len(law.p)
+        if n > self.grid:
+            law = _coarsen_by(law, 1 << math.ceil(math.log2((n - 1) / (self.grid - 2))))
+        return law
+
+    def _power(self, law: _Lattice, c: int) -> _Lattice:
+        """c-fold sum by binary powering."""
+        out = None
+        while True:
+            if c & 1:
+                out = law if out is None else self._combine(out, law)
+            c >>= 1
+            if not c:
+                return out
+            law = self._combine(law, law)
+
+    def _lattice_bounds(self, law: _Lattice) -> _Bounds:
+        garbled = _ratio_curve(np.append(law.p, law.p_rest), np.append(law.q, law.q_rest))
+        ell = (law.o + np.arange(len(law.p))) * law.h
+        p_desc, ell_desc = law.p[::-1], ell[::-1]
+        with np.errstate(divide="ignore"):
+            tilt = np.where(p_desc > 0, np.exp(np.minimum(np.log(p_desc) - ell_desc, 700.0)), 0.0)
+        lattice = _Curve(np.append(law.p_rest, p_desc), np.append(0.0, tilt))
+        delta = 0.5 * self.tol
+        eta = math.sqrt(law.r2 * math.log(1 / delta) / 2) + law.bias
+        return _Bounds(garbled, lattice, lattice, eta, delta)
+
+    # -- public ---------------------------------------------------------------------------------
+
+    def critical_tail(self, lambdas):
+        """(estimate, lower, upper) of 1 - p*(lam), each shaped like ``lambdas``."""
+        lams = np.asarray(lambdas, dtype=float)
+        if self.path in ("gaussian", "one-dim", "uniform"):
+            t = np.asarray(self._closed_tail(lams), dtype=float)
+            return t, t * (1 - ROUND_REL), np.minimum(t * (1 + ROUND_REL), 0.5)
+        flat = lams.reshape(-1)
+        out = np.array([self._bounds_at(float(x)).tail() for x in flat]).reshape(flat.shape + (3,))
+        return tuple(out[..., i].reshape(lams.shape) for i in range(3))
+
+    def critical_pa(self, lambdas):
+        """(estimate, lower, upper) of p*(lam) = P_H0(S) for the randomized lower set S with
+        P_H1(S) = 1/2; lower <= p* <= upper rigorously (up to rounding)."""
+        est, lo, hi = self.critical_tail(lambdas)
+        return 1.0 - est, 1.0 - hi, 1.0 - lo
+
+    def upper_set_h1(self, lambdas, q):
+        """(estimate, lower, upper) of Ginv(q): the H1 mass of the randomized upper NP set whose
+        H0 mass is q (broadcast over lambdas and q)."""
+        lams, q = np.broadcast_arrays(np.asarray(lambdas, dtype=float), np.asarray(q, dtype=float))
+        if self.path in ("gaussian", "one-dim", "uniform"):
+            u = np.asarray(self._closed_ginv(lams, q), dtype=float)
+            return u, u * (1 - ROUND_REL), np.minimum(u * (1 + ROUND_REL), 1.0)
+        est, lo, hi = (np.empty(lams.shape) for _ in range(3))
+        for lam in np.unique(lams):
+            at = lams == lam
+            est[at], lo[at], hi[at] = self._bounds_at(float(lam)).ginv(q[at])
+        return est, lo, hi
+
+    def margin(self, lambdas, p_a, p_b):
+        """(estimate, lower, upper) of K = P_H1(S_A) - P_H1(S_B) = 1 - Ginv(1 - p_A) - Ginv(p_B),
+        broadcast over lambdas, p_a, p_b."""
+        lams, p_a, p_b = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (lambdas, p_a, p_b)))
+        lam2 = np.tile(lams.reshape(-1), 2)
+        est, lo, hi = (x.reshape((2,) + lams.shape) for x in
+                       self.upper_set_h1(lam2, np.concatenate([1.0 - p_a.reshape(-1), p_b.reshape(-1)])))
+        return 1.0 - est[0] - est[1], 1.0 - hi[0] - hi[1], 1.0 - lo[0] - lo[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# radius along the ray
+# ------------------------------------------------------------------------------------------------
+
+
+def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-10, points: int = 32):
+    """(radius, lower, upper) along v at each p_A (binary), times ``vnorm`` = ||v||_p.
+
+    radius = inf{lam : p*(lam) >= p_A}; lower = inf{lam : upper p* >= p_A}, upper =
+    inf{lam : lower p* >= p_A}. Each curve is scanned on a geometric grid of ``points`` scales
+    (after an exponential search) and its first crossing refined by safeguarded regula falsi
+    (Illinois) on log(1 - p*) vs log lam, to relative width ``rtol``. The lower (upper) end is the
+    left (right) end of the final bracket, so lower <= radius <= upper holds whenever the crossing
+    of the scan is the first one (always, for p* increasing in lam, e.g. log-concave noise).
+    """
+    p_a = np.atleast_1d(np.asarray(p_a, dtype=float))
+    q = 1.0 - p_a
+    out = np.zeros((3, p_a.size))
+    todo = np.flatnonzero(q < 0.5)
+    if todo.size == 0 or not math.isfinite(ray.scale):
+        out[:, todo] = math.inf
+        return tuple(out * vnorm)
+    qs = q[todo]
+
+    def tails(lams):
+        return np.stack(ray.critical_tail(np.asarray(lams, dtype=float)))   # (3, n): est, lo, hi
+
+    lo_end = hi_end = ray.scale
+    for _ in range(40):       # all three curves above every target at lo_end
+        if tails([lo_end])[1, 0] > qs.max():
+            break
+        lo_end /= 4
+    for _ in range(40):       # all three curves at or below every target at hi_end, if reachable
+        if tails([hi_end])[2, 0] <= qs.min():
+            break
+        hi_end *= 4
+    grid = np.geomspace(lo_end, hi_end, points)
+    scan = tails(grid)                                                   # (3, points)
+    below = scan[:, :, None] <= qs[None, None, :]                        # (3, points, J)
+    found = below.any(1)
+    first = np.argmax(below, axis=1)                                     # (3, J)
+    curve = np.repeat(np.arange(3)[:, None], qs.size, 1)[found]
+    target = np.tile(qs, (3, 1))[found]
+    idx = first[found]
+    x_a, x_b = np.log(grid[np.maximum(idx - 1, 0)]), np.log(grid[idx])
+
+    def f(values, tq):
+        with np.errstate(divide="ignore"):
+            return np.log(values) - np.log(tq)
+
+    f_a, f_b = f(scan[curve, np.maximum(idx - 1, 0)], target), f(scan[curve, idx], target)
+    last = np.zeros(curve.size, dtype=np.int8)
+    for it in range(400):
+        active = x_b - x_a > rtol
+        if not active.any():
+            break
+        mid = 0.5 * (x_a + x_b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = x_b - f_b * (x_b - x_a) / (f_b - f_a)
+        x = np.where(~np.isfinite(x) | (x <= x_a) | (x >= x_b) | (it % 4 == 3), mid, x)
+        act = np.flatnonzero(active)
+        values = tails(np.exp(x[act]))[curve[act], np.arange(act.size)]
+        f_x = f(values, target[act])
+        right = f_x > 0                                   # crossing lies right of x
+        ia, ib = act[right], act[~right]
+        f_b[ia] = np.where(last[ia] == 1, 0.5 * f_b[ia], f_b[ia])
+        f_a[ib] = np.where(last[ib] == 2, 0.5 * f_a[ib], f_a[ib])
+        x_a[ia], f_a[ia], last[ia] = x[ia], f_x[right], 1
+        x_b[ib], f_b[ib], last[ib] = x[ib], f_x[~right], 2
+    lam = np.where(curve == 1, x_a, np.where(curve == 2, x_b, 0.5 * (x_a + x_b)))
+    res = np.full((3, qs.size), math.inf)
+    res[found] = np.exp(lam)
+    out[:, todo] = res
+    return tuple(out * vnorm)
+
+
+class ExactRayScores:
+    """:class:`ExactRay` as a ray statistic of :mod:`unicr.boundary` (torch in and out):
+    ``critical`` gives z = Phi^-1(p*(lam)), ``scores`` s = Phi^-1(T(1 - p_A)) + Phi^-1(T(p_B))
+    with T = :meth:`ExactRay.upper_set_h1`; each returns (estimate, lower, upper)."""
+
+    def __init__(self, noise, direction, **options):
+        self.ray = ExactRay(noise, direction, **options)
+
+    def critical(self, lams: torch.Tensor):
+        est, lo, hi = self.ray.critical_tail(lams.detach().cpu().numpy())
+        return tuple(torch.as_tensor(-sc.ndtri(t), dtype=lams.dtype, device=lams.device)
+                     for t in (est, hi, lo))
+
+    def scores(self, lams: torch.Tensor, p_a: torch.Tensor, p_b: torch.Tensor):
+        lam = lams.detach().cpu().numpy()[:, None]
+        qa = 1.0 - p_a.detach().cpu().numpy()[None, :]
+        qb = p_b.detach().cpu().numpy()[None, :]
+        ua, ub = self.ray.upper_set_h1(lam, qa), self.ray.upper_set_h1(lam, qb)
+        return tuple(torch.as_tensor(sc.ndtri(ua[i]) + sc.ndtri(ub[i]), dtype=lams.dtype,
+                                     device=lams.device) for i in range(3))
