@@ -1,9 +1,9 @@
 """Boundary search along a ray: from a score curve s(lam) to the first crossing of s = 0.
 
-A *ray statistic* has ``critical(lams) -> (estimate, lower, upper)`` of z = Phi^-1(p*(lam)),
-each (G,), for the binary case, and ``scores(lams, p_a, p_b) -> (estimate, lower, upper)``, each
-(G, J), for general (p_A, p_B). Either way the score s(lam) (z - Phi^-1(p_A), or s) is increasing
-in lam and delta = lam v is certified iff s < 0. The radius along v is ||v||_p * inf{lam : s(lam) >= 0} (DESIGN.md §1: the *first* lam, so
+A *ray statistic* has ``scores(lams, p_a, p_b) -> (estimate, lower, upper)``, each (G, J), of a
+score s(lam; p_A, p_B) that is increasing in lam, with delta = lam v certified iff s < 0, and
+``critical(lams) -> (estimate, lower, upper)`` of z = Phi^-1(p*(lam)), each (G,), for the binary
+case, where s = z - Phi^-1(p_A) and one curve serves every p_A. The radius along v is ||v||_p * inf{lam : s(lam) >= 0} (DESIGN.md §1: the *first* lam, so
 a non-monotone curve cannot hide an earlier crossing). The band inverts the score band:
 
     lam_lower = first lam with upper score >= 0,   lam_upper = first lam with lower score >= 0.
@@ -17,7 +17,7 @@ import math
 
 import torch
 
-__all__ = ["first_crossing", "lambda_grid", "ray_scores", "solve_ray"]
+__all__ = ["first_crossing", "lambda_grid", "solve_ray"]
 
 PILOT_SPAN = (1e-6, 1e4)
 PILOT_POINTS = 41
@@ -76,9 +76,13 @@ def lambda_grid(lo: float, hi: float, points: int, device=None, dtype=torch.floa
     return torch.cat([torch.zeros(1, device=device, dtype=dtype), grid])
 
 
+def is_binary(p_a: torch.Tensor, p_b: torch.Tensor) -> bool:
+    return bool(((p_a + p_b - 1).abs() <= 1e-15).all())
+
+
 def ray_scores(ray, lams, p_a, p_b):
-    """(estimate, lower, upper) of the score s(lam; p_A, p_B), each (G, J)."""
-    if torch.allclose(p_a + p_b, torch.ones_like(p_a), rtol=0, atol=1e-15):
+    """(estimate, lower, upper) of s(lam; p_A, p_B), each (G, J), via the critical curve when binary."""
+    if is_binary(p_a, p_b):
         target = torch.special.ndtri(p_a)
         return tuple(z[:, None] - target[None, :] for z in ray.critical(lams))
     return ray.scores(lams, p_a, p_b)
@@ -110,15 +114,20 @@ class _Curves:
 
 
 def solve_ray(ray, p_a: torch.Tensor, p_b: torch.Tensor, *, scale: float, pilot=None,
-              points: int = 64, max_extensions: int = 4, refinements: int = 4,
-              rtol: float = 1e-5):
+              points: int = 64, max_extensions: int = 4, refinements: int = 6,
+              rtol: float = 1e-3):
     """Crossings (estimate, lower, upper) in lam for every (p_A, p_B), each of shape (J,).
 
     ``scale`` is the noise scale along v (sets the pilot span); ``pilot`` is a cheaper statistic
-    of the same ray used to bracket the crossings (defaults to ``ray`` itself). Grid cells whose
-    two interpolants disagree by more than ``rtol`` (relative) and by more than 5% of the
-    statistical band are subdivided up to ``refinements`` times; a disagreement that remains
-    widens the band.
+    of the same ray used to bracket the crossings (defaults to ``ray`` itself).
+
+    Binary case: the crossings of the smooth critical curves are interpolated (cubic), each
+    band end widened by its disagreement with the alternative interpolant, and cells where the
+    two disagree by more than ``rtol`` * lam are halved (up to ``refinements`` times: kinks,
+    jumps). General (p_A, p_B): the score at fixed p_A may have a kink at its root (an atom of L
+    at the boundary), so the band is widened to whole grid cells (lower: left end of the cell
+    where the upper score crosses 0; upper: right end of the cell where the lower score does),
+    and band cells are halved while wider than max(rtol * lam, 20% of the band).
     """
     pilot = ray if pilot is None else pilot
     device, dtype = p_a.device, p_a.dtype
@@ -148,20 +157,27 @@ def solve_ray(ray, p_a: torch.Tensor, p_b: torch.Tensor, *, scale: float, pilot=
         if above:
             curves.add(hi * ratio ** torch.arange(1, points // 2 + 1, device=device, dtype=dtype))
             hi = float(curves.lams[-1])
-    for _ in range(refinements):
-        cells = []
-        crossings = curves.crossings()
-        band = (crossings[2][0] - crossings[1][0]).nan_to_num(posinf=0.0)
-        for root, alt, g in crossings:
-            tolerance = torch.maximum(rtol * root, 0.05 * band)
-            bad = torch.isfinite(root) & (g > 0) & ((root - alt).abs() > tolerance)
-            cells.append(g[bad])
-        cells = torch.unique(torch.cat(cells))
-        if cells.numel() == 0:
+    binary = is_binary(p_a, p_b)
+    for round_ in range(refinements + 1):
+        (r_est, a_est, g_est), (r_lo, a_lo, g_lo), (r_hi, a_hi, g_hi) = curves.crossings()
+        lams = curves.lams
+        ambiguous = lambda r, a, g: g[torch.isfinite(r) & (g > 0) & ((r - a).abs() > rtol * r)]
+        flagged = [ambiguous(r_est, a_est, g_est)]
+        if binary:
+            flagged += [ambiguous(r_lo, a_lo, g_lo), ambiguous(r_hi, a_hi, g_hi)]
+        else:
+            width = lambda g: lams[g] - lams[(g - 1).clamp_min(0)]
+            band_tol = torch.maximum(rtol * r_est, 0.2 * (r_hi - r_lo)).nan_to_num(posinf=0.0)
+            flagged += [g_lo[torch.isfinite(r_lo) & (g_lo > 0) & (width(g_lo) > band_tol)],
+                        g_hi[torch.isfinite(r_hi) & (g_hi > 0) & (width(g_hi) > band_tol)]]
+        cells = torch.unique(torch.cat(flagged))
+        if cells.numel() == 0 or round_ == refinements:
             break
-        left, right = curves.lams[cells - 1], curves.lams[cells]
-        fractions = torch.tensor([0.25, 0.5, 0.75], device=device, dtype=dtype)
-        curves.add((left[:, None] + fractions * (right - left)[:, None]).reshape(-1))
-    (r_est, a_est, _), (r_lo, a_lo, _), (r_hi, a_hi, _) = curves.crossings()
-    return (r_est, torch.minimum(torch.minimum(r_lo, a_lo), torch.minimum(r_est, a_est)),
-            torch.maximum(torch.maximum(r_hi, a_hi), torch.maximum(r_est, a_est)))
+        curves.add(0.5 * (lams[cells - 1] + lams[cells]))
+    if binary:
+        lower = torch.minimum(r_lo, a_lo)
+        upper = torch.maximum(r_hi, a_hi)
+    else:
+        lower = torch.where(g_lo > 0, lams[(g_lo - 1).clamp_min(0)], r_lo)
+        upper = torch.where(torch.isfinite(r_hi), lams[g_hi], r_hi)
+    return r_est, torch.minimum(lower, r_est), torch.maximum(upper, r_est)

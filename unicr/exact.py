@@ -255,31 +255,43 @@ class _Cells:
         u = np.empty_like(z)
         u[neg] = marg.ppf(sc.expit(z[neg]))
         u[~neg] = marg.isf(sc.expit(-z[~neg]))
-        u = np.unique(u[np.isfinite(u)])
-        self.u = u
-        self.log_pdf = marg.logpdf(u)
-        cdf, sf = marg.cdf(u), marg.sf(u)
-        self.p = _cell_masses(cdf, sf)
-        self.p_rest = float(cdf[0] + sf[-1])
+        self.u = np.unique(u[np.isfinite(u)])
+        self.h1 = self._laws(self.u)
+
+    def _laws(self, x):
+        """cdf, sf and log-density of mu_1 at x."""
+        with np.errstate(divide="ignore"):
+            return self.marg.cdf(x), self.marg.sf(x), self.marg.logpdf(x)
 
     def ell(self, e, s):
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.marg.logpdf(e - s) - self.marg.logpdf(e)
 
-    def at(self, s: float):
+    def at(self, s: float, split: float | None = None):
         """H1 masses p, H0 masses q, ell-ranges [lo, hi] of the cells at shift s, and the H1/H0
-        masses outside the nodes."""
-        e = self.u + s
-        cdf, sf = self.marg.cdf(e), self.marg.sf(e)
-        q = _cell_masses(cdf, sf)
-        q_rest = float(cdf[0] + sf[-1])
+        masses outside the nodes. With ``split``, cells over which ell moves by more than
+        ``split`` are first cut into equal parts (where ell is steep: kinks, Laplace-like cores)."""
+        u = self.u
+        h1, h0 = self.h1, self._laws(u + s)
+        if split is not None:
+            m = np.minimum(np.ceil(np.abs(np.diff(h1[2] - h0[2])) / split), 1024)
+            cut = np.flatnonzero(m > 1)
+            if cut.size:
+                parts = m[cut].astype(np.int64)
+                at = np.repeat(cut, parts - 1)
+                k = np.arange(at.size) - np.repeat(np.cumsum(parts - 1) - (parts - 1), parts - 1) + 1
+                new = u[at] + (u[at + 1] - u[at]) * k / np.repeat(parts, parts - 1)
+                h1 = tuple(np.insert(a, at + 1, b) for a, b in zip(h1, self._laws(new)))
+                h0 = tuple(np.insert(a, at + 1, b) for a, b in zip(h0, self._laws(new + s)))
+                u = np.insert(u, at + 1, new)
+        p, q = _cell_masses(h1[0], h1[1]), _cell_masses(h0[0], h0[1])
         with np.errstate(invalid="ignore"):
-            ell = self.log_pdf - self.marg.logpdf(e)
+            ell = h1[2] - h0[2]
         lo = np.minimum(ell[:-1], ell[1:])
         hi = np.maximum(ell[:-1], ell[1:])
         if not self.monotone:
-            self._turning_points(ell, e, s, lo, hi)
-        return self.p, q, lo, hi, self.p_rest, q_rest
+            self._turning_points(ell, u + s, s, lo, hi)
+        return p, q, lo, hi, float(h1[0][0] + h1[1][-1]), float(h0[0][0] + h0[1][-1])
 
     def _turning_points(self, ell, e, s, lo, hi):
         """Widen [lo, hi] around interior extrema of ell (sign changes of its increments)."""
@@ -479,8 +491,14 @@ class ExactRay:
         return self._lattice_bounds(law)
 
     def _first_term(self, s: float) -> _Lattice:
-        """One coordinate on a lattice: cells at r = log(p/q), hat-split (mean kept)."""
-        p, q, lo, hi, p_rest, q_rest = self._cells.at(s)
+        """One coordinate on a lattice: cells at r = log(p/q), hat-split (mean kept). Cells where
+        ell moves by more than 2 h are cut first, so that the cell ranges w_i stay ~ h."""
+        u = self._cells.u
+        with np.errstate(invalid="ignore"):
+            ell = self._cells.h1[2] - self.marg.logpdf(u + s)
+        finite = ell[np.isfinite(ell)]
+        step = float(finite.max() - finite.min()) / (self.grid - 2)
+        p, q, lo, hi, p_rest, q_rest = self._cells.at(s, split=2 * step if step > 0 else None)
         keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
         with np.errstate(divide="ignore"):
             r = np.clip(np.log(p[keep]) - np.log(q[keep]), lo[keep], hi[keep])

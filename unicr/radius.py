@@ -27,7 +27,7 @@ from .errors import check_choice, check_norm, check_probability_pair
 from .noises import Noise, noise as make_noise
 from .statistics import MonteCarloRay
 
-__all__ = ["Radius", "certified_radius", "radius_curve", "DEFAULT_P_A_GRID"]
+__all__ = ["Radius", "Margin", "certified_radius", "radius_curve", "witness_margin", "DEFAULT_P_A_GRID"]
 
 DEFAULT_P_A_GRID = tuple(np.round(np.linspace(0.55, 0.99, 45), 6)) + (0.995, 0.999, 0.9999)
 SEARCH_SEED_OFFSET = 7919
@@ -55,6 +55,27 @@ class Radius:
 
     def __float__(self) -> float:
         return self.radius
+
+
+@dataclass(frozen=True)
+class Margin:
+    """The NP margin K(delta) = P_H1(S_A) - P_H1(S_B) at one perturbation, with its band.
+
+    delta is certified iff K > 0; a witness *holds* (refutes any radius above ||delta||) when
+    ``upper`` <= 0, i.e. K <= 0 at the stated confidence (Monte Carlo) or rigorously (exact).
+    """
+
+    estimate: float
+    lower: float
+    upper: float
+    norm: float
+    backend: str
+    samples: int
+    seed: int
+
+    @property
+    def holds(self) -> bool:
+        return self.upper <= 0.0
 
 
 def _resolve_noise(noise) -> Noise:
@@ -175,7 +196,8 @@ def radius_curve(noise, norm, p_a=DEFAULT_P_A_GRID, *, p_b=None, samples: int = 
                      search_samples=search_samples, points=points)
     rows = [{"p_a": r.p_a, "p_b": r.p_b, "radius": r.radius, "lower": r.lower, "upper": r.upper,
              "direction": r.witness["label"], "support": r.witness["support"],
-             "witness_scale": r.witness["scale"], "backend": r.backend} for r in results]
+             "witness_scale": r.witness["scale"], "backend": r.backend, "witness": r.witness}
+            for r in results]
     return pd.DataFrame(rows)
 
 
@@ -188,6 +210,38 @@ def certified_radius(noise, p_a, norm, *, p_b=None, samples: int = 100_000, seed
     return _curve(noise, norm, [p_a], p_b=None if p_b is None else [p_b], samples=samples, seed=seed,
                   device=device, confidence=confidence, backend=backend, search=search,
                   search_samples=search_samples, points=points)[0]
+
+
+def witness_margin(noise, witness: dict, p_a: float, p_b: float | None = None, *,
+                   samples: int = 1_000_000, seed: int = 1, device=None, confidence: float = 0.99,
+                   backend: str = "auto") -> Margin:
+    """K at the stored witness delta = scale * v (a dict from :attr:`Radius.witness`).
+
+    Re-checks independently of the run that found it: a fresh seed and more draws, or the
+    deterministic backend where it applies (``backend="auto"``).
+    """
+    noise = _resolve_noise(noise)
+    (p_a,), (p_b,) = _probabilities([p_a], None if p_b is None else [p_b])
+    backend = check_choice("backend", backend, {"mc", "exact", "auto"})
+    try:
+        direction = Direction.from_description(witness)
+        scale = float(witness["scale"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"witness must be a dict as stored by unicr (label, dim, groups or values, "
+                         f"scale): {exc}") from None
+    # the stored description is delta itself: rebuild v = delta / scale
+    direction = Direction(direction.values / scale, direction.dim, direction.index, direction.label,
+                          None if direction.groups is None else
+                          tuple((c, m / scale) for c, m in direction.groups))
+    if direction.dim != noise.dim:
+        raise ValueError(f"witness dim {direction.dim} does not match noise dim {noise.dim}")
+    ray = _ray(noise, direction, samples=int(samples), seed=int(seed), device=device,
+               confidence=confidence, backend=backend)
+    lam = torch.tensor([scale], dtype=torch.float64, device=ray_device(device))
+    est, lo, hi = (float(x.reshape(-1)[0]) for x in ray.margin(lam, [p_a], [p_b]))
+    return Margin(est, lo, hi, norm=float(witness.get("norm", math.nan)),
+                  backend="mc" if isinstance(ray, MonteCarloRay) else "exact",
+                  samples=int(samples), seed=int(seed))
 
 
 def _curve(noise, norm, p_a, *, p_b, samples, seed, device, confidence, backend, search,
@@ -214,7 +268,8 @@ def _curve(noise, norm, p_a, *, p_b, samples, seed, device, confidence, backend,
     for j in range(len(pa)):
         w = finals[best_upper[j]]
         witness = w.direction.describe(scale=float(w.witness_scale[j]))
-        witness.update(scale=float(w.witness_scale[j]), norm=float(w.upper[j]), p=p)
+        witness.update(scale=float(w.witness_scale[j]), norm=float(w.upper[j]), p=p,
+                       noise=noise.describe())
         out.append(Radius(radius=float(est[:, j].min()), lower=float(lower[j]),
                           upper=float(upper_all[best_upper[j], j]), p_a=float(pa[j]), p_b=float(pb[j]),
                           norm=p, witness=witness, backend=w.backend, confidence=confidence,

@@ -16,11 +16,11 @@ to 1 - 1e-6 with 1e5 draws). All masses are taken from the top of the pool: T(q)
 H1 mass of the upper set whose H0 mass is q, with the boundary draw included fractionally. As
 the weights depend on L only, ties (atoms of L) come out randomized exactly as the NP lemma asks.
 
-Scores. Binary (p_B = 1 - p_A): the critical p*(lam), the H0 mass of the lower set whose H1 mass
-is 1/2; lam v is certified iff p_A > p*(lam), so one curve serves every p_A, and
-z = Phi^-1(p*) is exactly linear in lam for Gaussian noise. General (p_A, p_B):
-s = Phi^-1(T(1 - p_A)) + Phi^-1(T(p_B)), increasing in lam, with K <= 0 iff s >= 0
-(T(1 - p_A) = 1 - P_H1(S_A), T(p_B) = P_H1(S_B)).
+Score. s = Phi^-1(T(1 - p_A)) + Phi^-1(T(p_B)) is increasing in lam and K <= 0 iff s >= 0
+(T(1 - p_A) = 1 - P_H1(S_A), T(p_B) = P_H1(S_B)); for Gaussian noise s is exactly linear in lam.
+T is a weighted proportion at a fixed H0 level, a smooth functional of the draws even where L
+has atoms, which is what the band below needs. (The critical p_A, the H0 mass of the set whose
+H1 mass is 1/2, is not: near an atom that carries the H1 median it jumps.)
 
 Band. The method of sectioning (Asmussen & Glynn, *Stochastic Simulation*, 2007, §III.5a): the
 draws are split into B interleaved sections, s is computed on each, and the interval is
@@ -90,12 +90,13 @@ def upper_set_h1_mass(h0: torch.Tensor, h1: torch.Tensor, draws: int, q: torch.T
     """T(q) = H1 mass of the randomized upper NP set with H0 mass q, from binned weights.
 
     ``h0``, ``h1``: (..., bins + 2) from :func:`histogram` over ``draws`` pooled draws; ``q``:
-    (J,). Returns (..., J). Inside the boundary bin the masses are split in proportion: exact for
+    (J,), or of a shape that broadcasts to (..., J). Returns (..., J). With h0 and h1 swapped it
+    gives the H0 mass of the upper set with a given H1 mass. Inside the boundary bin the masses are split in proportion: exact for
     an atom of L, and within a factor e^(bin width) of the likelihood ratio otherwise.
     """
     a, b = h0 / draws, h1 / draws
     cum_a, cum_b = a.cumsum(-1), b.cumsum(-1)
-    qq = q.to(a).expand(*a.shape[:-1], q.numel()).contiguous()
+    qq = q.to(a).expand(*a.shape[:-1], q.shape[-1]).contiguous()
     i = torch.searchsorted(cum_a, qq, right=True).clamp_max(a.shape[-1] - 1)
     a_i, b_i = a.gather(-1, i), b.gather(-1, i)
     cum_a_i, cum_b_i = cum_a.gather(-1, i), cum_b.gather(-1, i)
@@ -193,17 +194,24 @@ class MonteCarloRay:
         return full, full - half, full + half
 
     def critical(self, lams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(estimate, lower, upper) of z(lam) = Phi^-1(p*(lam)), each (G,).
+        """(estimate, lower, upper) of z(lam) = Phi^-1(p*(lam)), each (G,), for the binary case.
 
-        p*(lam) is the binary critical p_A: the H0 mass of the randomized lower set whose H1 mass
-        is 1/2; lam v is certified iff p_A > p*(lam). Computed as -Phi^-1 of the H0 mass of the
-        complementary upper set, so the tail 1 - p* keeps its relative precision.
+        p*(lam), the critical p_A, is the H0 mass of the lower set whose H1 mass is 1/2: lam v is
+        certified iff p_A > p*(lam), so one curve serves every p_A. The estimate inverts the
+        full-sample T at T = 1/2. The band is that of the binary score s = 2 Phi^-1(T(q)) at
+        q* = 1 - p*, from the sections, carried over to q by inverting the full-sample T at
+        T = Phi(-+ half/2) (the band's half-width taken as constant in q near q*): a smooth
+        functional even where an atom of L holds the H1 median and p* itself jumps.
         """
         (h0, h1), draws = self._histograms(lams)
-        half = torch.tensor([0.5], dtype=self.dtype, device=self.device)
-        full = -probit(upper_set_h1_mass(h1.sum(1), h0.sum(1), draws, half))[..., 0]
-        parts = -probit(upper_set_h1_mass(h1, h0, draws // self.sections, half))[..., 0]
-        return self._band(full, parts)
+        f0, f1 = h0.sum(1), h1.sum(1)                                   # (G, bins + 2)
+        half_mass = torch.full((f0.shape[0], 1), 0.5, dtype=self.dtype, device=self.device)
+        q_star = upper_set_h1_mass(f1, f0, draws, half_mass)            # (G, 1)
+        parts = 2 * probit(upper_set_h1_mass(h0, h1, draws // self.sections, q_star[:, None, :]))
+        _, s_lo, s_hi = self._band(torch.zeros_like(q_star), parts)      # (G, 1)
+        q_small = upper_set_h1_mass(f1, f0, draws, torch.special.ndtr(-s_hi / 2))   # upper p*
+        q_large = upper_set_h1_mass(f1, f0, draws, torch.special.ndtr(-s_lo / 2))   # lower p*
+        return tuple(-probit(q)[:, 0] for q in (q_star, q_large, q_small))
 
     def scores(self, lams, p_a, p_b) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(estimate, lower, upper) of s(lam; p_A, p_B), each (G, J); certified iff s < 0."""
@@ -214,6 +222,17 @@ class MonteCarloRay:
         full = self._score(upper_set_h1_mass(h0.sum(1), h1.sum(1), draws, q))
         parts = self._score(upper_set_h1_mass(h0, h1, draws // self.sections, q))
         return self._band(full, parts)
+
+    def margin(self, lams, p_a, p_b) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(estimate, lower, upper) of K = P_H1(S_A) - P_H1(S_B) = 1 - T(1 - p_A) - T(p_B), (G, J)."""
+        p_a = torch.as_tensor(p_a, dtype=self.dtype, device=self.device).reshape(-1)
+        p_b = torch.as_tensor(p_b, dtype=self.dtype, device=self.device).reshape(-1)
+        q = torch.cat([1.0 - p_a, p_b])
+        (h0, h1), draws = self._histograms(lams)
+        j = p_a.numel()
+        k = lambda t: 1.0 - t[..., :j] - t[..., j:]
+        return self._band(k(upper_set_h1_mass(h0.sum(1), h1.sum(1), draws, q)),
+                          k(upper_set_h1_mass(h0, h1, draws // self.sections, q)))
 
     @staticmethod
     def _score(t: torch.Tensor) -> torch.Tensor:
