@@ -11,13 +11,14 @@ work per lam:
 - Uniform cube [-a, a]: L = -inf iff lam > min_i (a + sign(v_i) u_i)/|v_i|, else 0.
 - Noises that are functions of ||x||_2 (uniform ball, l2-exponential): ||u - lam v||_2^2 =
   ||u||^2 - 2 lam <u, v> + lam^2 ||v||^2; of ||x||_inf (linf-exponential): the off-support maximum
-  is fixed along the ray.
+  is fixed along the ray, and a group of equal v_i needs only its maximum and minimum.
 Everything else is evaluated directly, in chunks of lam.
 
 Where the law of the sufficient statistic is known, ``ray_sampler`` draws it directly (exactly,
 in O(n) instead of O(n k)): for Gaussian noise <u, v> ~ N(0, sigma^2 ||v||^2); for the uniform
 cube and a direction of equal-magnitude groups, the exit scale of a group of c coordinates of
-magnitude m is 2a (1 - V^(1/c)) / m with V ~ U(0, 1) (the minimum of c uniforms).
+magnitude m is 2a (1 - V^(1/c)) / m with V ~ U(0, 1) (the minimum of c uniforms); for noises
+that are functions of ||x||_2, u = R theta with <theta, e> = 2B - 1, B ~ Beta((d-1)/2, (d-1)/2).
 """
 from __future__ import annotations
 
@@ -73,6 +74,25 @@ def ray_sampler(noise: nz.Noise, v: torch.Tensor, groups) -> Sampler | None:
             proj = scale * torch.randn(n, generator=generator, device=device, dtype=dtype)
             return _gaussian_ray(noise, proj, v.to(device=device, dtype=dtype))
         return gaussian
+    if isinstance(noise, (nz.UniformBall, nz.L2Exp)):
+        vnorm = float(torch.linalg.vector_norm(v))
+
+        def radial(n, generator, device, dtype):
+            # u = R theta: R from the family, <theta, e> = 2B - 1 with B ~ Beta((d-1)/2, (d-1)/2)
+            d = noise.dim
+            if isinstance(noise, nz.UniformBall):
+                radius = noise.scale * torch.rand(n, generator=generator, device=device, dtype=dtype) ** (1 / d)
+            else:
+                radius = noise.scale * nz.standard_gamma(d, (n,), generator, device, dtype)
+            if d == 1:
+                cos = torch.where(torch.rand(n, generator=generator, device=device, dtype=dtype) < 0.5,
+                                  -1.0, 1.0).to(dtype)
+            else:
+                g1 = nz.standard_gamma((d - 1) / 2, (n,), generator, device, dtype)
+                g2 = nz.standard_gamma((d - 1) / 2, (n,), generator, device, dtype)
+                cos = (g1 - g2) / (g1 + g2)
+            return _radial_ray(noise, radius * radius, radius * cos * vnorm, vnorm * vnorm)
+        return radial
     if isinstance(noise, nz.Uniform) and groups is not None:
         width = 2 * noise.half_width
 
@@ -146,6 +166,47 @@ def _laplace(noise, u, v) -> RayFn:
     return evaluate
 
 
-_FAST[nz.Laplace] = _laplace
+def _radial(noise, u, v) -> RayFn:
+    return _radial_ray(noise, (u * u).sum(-1), u @ v, (v * v).sum())
 
-_COMPACT = (nz.Gaussian, nz.Uniform)
+
+def _radial_ray(noise, norm2, proj, vv) -> RayFn:
+    """Noises that are functions of ||x||_2: ||u - lam v||^2 = ||u||^2 - 2 lam <u, v> + lam^2 ||v||^2."""
+    def evaluate(lams):
+        lams = lams[:, None]
+        shifted2 = (norm2 - 2 * lams * proj + lams**2 * vv).clamp_min(0)
+        if isinstance(noise, nz.UniformBall):
+            out = torch.zeros_like(shifted2)
+            return out.masked_fill(shifted2 > noise.scale**2, -math.inf)
+        # l2-exp: (|u| - |u - delta|)/lam_s = (2 lam <u,v> - lam^2 |v|^2) / (|u| + |u - delta|) / lam_s
+        den = norm2.sqrt() + shifted2.sqrt()
+        num = 2 * lams * proj - lams**2 * vv
+        return torch.where(den > 0, num / den, torch.zeros_like(num)) / noise.scale
+    return evaluate
+
+
+def _linf_exp(noise, u, v) -> RayFn:
+    """linf-exponential: ||u - lam v||_inf = max(max over the support of |u_i - lam v_i|, off-support
+    max); for a group of equal v_i = m the support term is max(U_max - lam m, lam m - U_min)."""
+    support = v != 0
+    off = u[:, ~support].abs().amax(-1) if (~support).any() else torch.zeros(u.shape[0], dtype=u.dtype,
+                                                                                 device=u.device)
+    values = torch.unique(v[support])
+    groups = [(float(m), u[:, v == m].amax(-1), u[:, v == m].amin(-1)) for m in values.tolist()]
+    base = u.abs().amax(-1)
+
+    def evaluate(lams):
+        lams = lams[:, None]
+        shifted = off.expand(lams.shape[0], -1)
+        for m, hi, lo in groups:
+            shifted = torch.maximum(shifted, torch.maximum(hi - lams * m, lams * m - lo))
+        return (base - shifted) / noise.scale
+    return evaluate
+
+
+_FAST[nz.Laplace] = _laplace
+_FAST[nz.UniformBall] = _radial
+_FAST[nz.L2Exp] = _radial
+_FAST[nz.LinfExp] = _linf_exp
+
+_COMPACT = (nz.Gaussian, nz.Uniform, nz.UniformBall, nz.L2Exp, nz.LinfExp)

@@ -43,7 +43,7 @@ __all__ = ["MonteCarloRay", "histogram", "upper_set_h1_mass", "probit"]
 # elements of samples per generated chunk
 _CHUNK_ELEMENTS = 1 << 22
 # largest number of stored sample elements (beyond this, chunks are regenerated per call)
-_CACHE_ELEMENTS = 1 << 25
+_CACHE_ELEMENTS = 1 << 26
 _PROB_FLOOR = 1e-300
 HISTOGRAM_BINS = 1 << 12
 
