@@ -1,69 +1,73 @@
 """Deterministic Neyman–Pearson backend for i.i.d. noise: p*(lam) and K(lam) with rigorous bounds.
 
 Setting (DESIGN.md §1). mu(e) = prod_i mu_1(e_i); delta = lam v, where v has groups of c_j
-coordinates equal to m_j >= 0. Per coordinate, ell(e; s) = log mu_1(e - s) - log mu_1(e), s = lam m_j,
-and L = sum of ell over the support. H0: e ~ mu, H1: e ~ mu(. - delta).
+coordinates equal to m_j >= 0. Per coordinate ell(e; s) = log mu_1(e - s) - log mu_1(e), s = lam m_j;
+L is the sum of ell over the support (k = sum c_j terms). H0: e ~ mu, H1: e ~ mu(. - delta).
 
-Everything is read off one curve. For u in [0, 1] let
+One curve gives everything. For u in [0, 1] let
 
-    G(u) = min { P_H0(T) : P_H1(T) = u }            (T the randomized NP *upper* set {L > t})
-         = int_{1-u}^{1} exp(-Q1(b)) db             (Q1 = quantile function of L under H1)
+    G(u) = min { P_H0(T) : P_H1(T) = u }        (T the randomized NP upper set {L > t})
+         = int_{1-u}^{1} exp(-Q1(b)) db          (Q1 = quantile function of L under H1)
 
-(the second line because dH0 = e^{-L} dH1 on {L > -inf}). G is convex, increasing, with linear
-pieces across atoms of L (the randomization of ties). With Ginv(y) = sup{u : G(u) <= y}:
+(dH0 = e^{-L} dH1 on {L > -inf}): G is convex and increasing, linear across atoms of L (the
+randomized ties). With Ginv(y) = sup{u : G(u) <= y} (the H1 mass of the upper set of H0 mass y):
 
     1 - p*(lam) = G(1/2),      K(lam; p_A, p_B) = 1 - Ginv(1 - p_A) - Ginv(p_B)
 
-(the lower set S_A is the complement of the upper set with H0 mass 1 - p_A; S_B is the upper set
-with H0 mass p_B; binary: K = 1 - 2 Ginv(1 - p_A)). Upper tails are computed as tails: G sums H0
-masses from the top, so 1 - p* keeps its relative precision far into the tail.
+(S_A is the complement of the upper set of H0 mass 1 - p_A, S_B the upper set of H0 mass p_B;
+binary: K = 1 - 2 Ginv(1 - p_A)). G adds H0 masses from the top, so 1 - p* is computed as a tail
+and keeps its relative precision as p* -> 1.
 
 Paths (``ExactRay.path``):
 
-* ``"gaussian"``: L is normal, the problem is the one-dimensional one with shift ||delta||_2:
-  1 - p* = Phibar(||delta||_2 / sigma) (Cohen et al., 2019).
-* ``"one-dim"`` (one non-zero coordinate, log-concave mu_1): the likelihood ratio is monotone in e,
-  so the NP sets are {e > x} and G(u) = sf(isf(u) + s), Ginv(y) = sf(isf(y) - s) (flat pieces of
-  ell, e.g. Laplace's atoms at +-s/b, are exactly the randomized ties).
-* ``"uniform"`` (the cube [-a, a]^d, any groups): ell in {0, +inf} under H1, P_H1(L = 0) =
-  pi = prod_j (1 - s_j/(2a))_+^(c_j); G(u) = (u - 1 + pi)_+, so 1 - p* = (pi - 1/2)_+
-  (Yang et al., 2020, for the l_inf radius), computed as expm1 of a sum of log1p.
-  These three are closed forms: bounds = estimate -+ a relative allowance for rounding.
-* ``"cells"`` (one coordinate, any marginal) and ``"fft"`` (k = sum c_j > 1): the H1 quantiles of
-  one coordinate are cut into cells [e_i, e_i+1] (nodes e = s + F^-1(expit(z)), z uniform: finer
-  into both tails), with exact masses p_i (H1) and q_i (H0) from the marginal's cdf/sf, and the
-  range [lo_i, hi_i] of ell on the cell (endpoint values; turning points of ell located by
-  bounded minimization when mu_1 is not log-concave).
+* ``"gaussian"``: L is normal; the problem is one-dimensional with shift ||delta||_2, so
+  1 - p* = Phibar(||delta||_2 / sigma) (Cohen et al., ICML 2019), for any groups.
+* ``"one-dim"``: one coordinate, log-concave mu_1 (Laplace, general normal beta >= 1, logistic,
+  ...). The likelihood ratio is monotone in e, the NP sets are {e > x}: G(u) = sf(isf(u) + s),
+  Ginv(y) = sf(isf(y) - s). Flat pieces of ell (Laplace's atoms at +-s/b) are exactly the
+  randomized ties.
+* ``"uniform"``: the cube [-a, a]^d, any groups. Under H1, ell is 0 or +inf, P_H1(L = 0) =
+  pi = prod_j (1 - s_j/(2a))_+^(c_j), G(u) = (u - 1 + pi)_+, so 1 - p* = (pi - 1/2)_+ (Yang et al.,
+  ICML 2020), computed as expm1 of a sum of log1p.
 
-  Upper bound on G (lower bound on p*), Blackwell garbling: cells, the hat split of a cell onto a
-  lattice, the sum of lattice indices, merging lattice cells and lumping trimmed tails into one
-  "rest" outcome are all Markov kernels applied identically under H0 and H1. The pair of pmfs
-  (H1, H0) convolved alongside each other is therefore the exact law of a garbled observation, and
-  its NP curve G_c (outcomes sorted by ratio) is >= G (data processing; Blackwell, 1953).
+  These three are closed forms: bounds = estimate -+ ROUND_REL (relative).
 
-  Lower bound on G (upper bound on p*), mean-preserving discretization (Gopi, Lee & Wutschitz,
-  NeurIPS 2021, Thm 5.1, the PRV accountant; here with a martingale instead of a mean shift):
-  the cell value r_i = log(p_i/q_i) satisfies E_H1[ell - r_i | cell] = KL(cell) in
-  [0, w_i^2/8] (Hoeffding's lemma, w_i = hi_i - lo_i); r_i is split onto a lattice of step h
-  with weights that keep its mean (hat functions), and each later coarsening of the lattice does
-  the same. So sum(ell) = Y + N + B, Y the lattice value, N a martingale whose increments lie in
-  ranges h (each split) and w_i (each cell), 0 <= B <= sum w_i^2/8. Azuma–Hoeffding gives
-  P(N >= eta) <= delta for eta = sqrt(R2 ln(1/delta)/2), R2 the sum of squared ranges, hence
-  P_H1(L <= t) >= P(Y <= t - eta - B) - delta and G(u) >= exp(-eta - B) G_Y(u - delta), where G_Y is
-  the curve of the lattice law with trimmed mass at +inf. Binary powering with a lattice coarsened
-  by powers of 2 keeps R2 ~ h^2 log2(k) instead of k h^2 (one rounding per term).
+* ``"cells"`` (one coordinate, any marginal) and ``"fft"`` (k > 1). One coordinate is cut into
+  cells [e_i, e_i+1] at H1 quantiles (e = s + F^-1(expit(z)), z uniform: geometric refinement
+  into both tails, CELL_TAIL left out per side), with exact masses p_i (H1) and q_i (H0) from the
+  marginal's cdf/sf, and the range [lo_i, hi_i] of ell on each cell: endpoint values, widened at
+  the turning points of ell when mu_1 is not log-concave. For the FFT path, cells over which ell
+  moves by more than two lattice steps are cut further (kinks, Laplace-like cores).
 
-  The c-fold convolution is exact linear convolution by real FFT (zero padding, no wrap-around):
-  tails are trimmed only explicitly, into the rest outcome, and accounted for. The same
-  convolution of privacy-loss distributions underlies DP accounting (Koskela et al., AISTATS 2020;
-  Google dp-accounting's pessimistic/optimistic PLD), whose first-order rounding bounds grow like
-  k h; the two sides here are second order (garbling) and sqrt(log k) h (martingale).
-  The estimate is the mean-preserving lattice law itself (``fft``) or the cell experiment
-  (``cells``).
+  Upper bound on G (lower bound on p*): Blackwell garbling. Cells, the hat split of a cell onto a
+  lattice, the sum of lattice indices, the merging of lattice points and the lumping of trimmed
+  tails into one "rest" outcome are Markov kernels applied alike under H0 and H1. The H1 and H0
+  pmfs, convolved alongside each other, are therefore the exact law of a garbled observation, whose
+  NP curve G_c (outcomes sorted by ratio) is >= G by data processing (Blackwell, 1953). Its error is
+  second order in the spread of ell within a merged outcome; it is also the ``cells`` estimate.
 
-Rigor holds up to floating-point rounding (FFT round-off ~1e-16 of the largest mass), to the
-accuracy of the marginal's cdf/sf, and, for families that are not log-concave, to locating the
-turning points of ell, which only enter the cell ranges w_i.
+  Lower bound on G (upper bound on p*): ``cells`` puts each cell at hi_i (a stochastically larger
+  L under H1, hence a smaller G). ``fft`` uses a mean-preserving discretization, after Gopi, Lee
+  & Wutschitz (NeurIPS 2021, the PRV accountant), with a martingale in place of their mean shift:
+  the cell value r_i = log(p_i/q_i) has E_H1[ell - r_i | cell] = KL(cell) in [0, w_i^2/8]
+  (Hoeffding's lemma, w_i = hi_i - lo_i); r_i is split onto the lattice of step h by hat weights
+  (mean kept), and so is every later coarsening. Hence sum(ell) = Y + N + B: Y the lattice value,
+  N a martingale with increments in ranges h (each split) and w_i (each cell), 0 <= B <= sum
+  w_i^2/8. Azuma–Hoeffding, P(N >= eta) <= delta for eta = sqrt(R2 ln(1/delta)/2), R2 the sum of
+  squared ranges, gives P_H1(L <= t) >= P(Y <= t - eta - B) - delta, i.e.
+  G(u) >= exp(-eta - B) G_Y(u - delta), G_Y the curve of the lattice law with the rest at +inf.
+  Binary powering (c-fold sums by repeated squaring) with the lattice coarsened by powers of 2 keeps
+  R2 ~ log2(k) h^2, where rounding each term would give k h^2 (and first-order rounding, as in the
+  pessimistic/optimistic PLD of Google's dp-accounting, k h). The estimate is the lattice law Y.
+
+  Convolutions are linear (zero-padded real FFT, no wrap-around; Koskela et al., AISTATS 2020
+  convolve privacy-loss distributions the same way); tails leave only through explicit trimming
+  into the rest outcome. Cost per lam: about log2(k) FFTs of 2 x grid points plus 2 x grid cells.
+
+Rigor holds up to floating-point rounding (allowances: ROUND_REL, n eps for sums of n terms, FFT
+round-off absorbed by flooring H0 masses at FFT_FLOOR of the largest), to the accuracy of the
+marginal's cdf/sf, and, for marginals that are not log-concave, to locating the turning points
+of ell (they enter hi_i for ``cells``, only the ranges w_i for ``fft``).
 """
 from __future__ import annotations
 
@@ -73,7 +77,6 @@ from numbers import Integral
 
 import numpy as np
 import scipy.fft as sfft
-import scipy.optimize as sopt
 import scipy.special as sc
 import torch
 
@@ -82,9 +85,12 @@ from .errors import check_choice
 
 __all__ = ["ExactRay", "ExactRayScores", "applies", "radius_bounds"]
 
-# relative allowance for the rounding of closed forms (scipy's special functions are good to a
-# few ulps; this is a few hundred)
+# allowances for rounding added to every bound: relative on masses (scipy's special functions
+# are good to a few ulps; this is a few hundred), absolute on margins K = 1 - u_A - u_B
 ROUND_REL = 1e-13
+ROUND_ABS = 1e-15
+# H0 masses of the convolved pmf are floored at this fraction of the largest (FFT round-off)
+FFT_FLOOR = 1e-14
 # H1 tail mass per side left outside the cells of one coordinate (goes to the rest outcome)
 CELL_TAIL = 1e-18
 _LOG_CONCAVE = (nz.Gaussian, nz.Laplace, nz.Uniform, nz.Logistic, nz.HyperbolicSecant,
@@ -200,33 +206,51 @@ def _ratio_curve(h1: np.ndarray, h0: np.ndarray) -> _Curve:
 
 @dataclass(frozen=True)
 class _Bounds:
-    """At one lam: G_c >= G (garbling), G >= exp(-eta) G_low(u - delta), estimate curve g_est."""
+    """At one lam: G_c >= G (garbling), G >= exp(-eta) G_low(u - delta), estimate curve g_est.
+    ``rounding``: relative allowance for the summations behind the curves (n eps for n terms)."""
 
     g_up: _Curve
     g_low: _Curve
     g_est: _Curve
     eta: float
     delta: float
+    rounding: float
 
     def tail(self):
         """(estimate, lower, upper) of 1 - p* = G(1/2)."""
         hi = float(self.g_up.g(0.5))
         lo = math.exp(-self.eta) * float(self.g_low.g(0.5 - self.delta))
         est = min(max(float(self.g_est.g(0.5)), lo), hi)
-        return est, lo, hi
+        return _widen(est, lo, hi, 0.5, self.rounding)
 
     def ginv(self, y):
         """(estimate, lower, upper) of Ginv(y), y an array."""
         lo = self.g_up.ginv(y)
         hi = np.minimum(self.g_low.ginv(np.asarray(y) * math.exp(self.eta)) + self.delta, 1.0)
         est = np.clip(self.g_est.ginv(y), lo, hi)
-        return est, lo, hi
+        return _widen(est, lo, hi, 1.0, self.rounding)
+
+
+def _tilt(p: np.ndarray, ell: np.ndarray) -> np.ndarray:
+    """H0 mass e^-ell p of H1 mass p at ell (exponent capped below overflow; 0 where p = 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p > 0, np.exp(np.minimum(np.log(p) - ell, 700.0)), 0.0)
+
+
+def _widen(est, lo, hi, cap, rel=ROUND_REL):
+    """(est, lo, hi) with a relative rounding allowance, hi capped at ``cap``."""
+    return est, lo * (1 - rel), np.minimum(hi * (1 + rel), cap)
+
+
+def _summation_allowance(n: int) -> float:
+    """Relative error bound of a recursive sum of n non-negative terms: n eps (Higham, 2002, §4.2)."""
+    return max(ROUND_REL, n * np.finfo(float).eps)
 
 
 def _exact_bounds() -> _Bounds:
     """lam = 0: L = 0, G(u) = u exactly."""
     curve = _Curve(np.array([1.0]), np.array([1.0]))
-    return _Bounds(curve, curve, curve, 0.0, 0.0)
+    return _Bounds(curve, curve, curve, 0.0, 0.0, ROUND_REL)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -244,11 +268,11 @@ def _cell_masses(cdf: np.ndarray, sf: np.ndarray) -> np.ndarray:
 
 
 class _Cells:
-    """Cells of one coordinate under H1: e = u + s with u on nodes at H1 levels expit(z)."""
+    """Cells of one coordinate under H1: e = u + s, u on nodes F^-1(expit(z)), z uniform on
+    [-Z, Z] with expit(-Z) = CELL_TAIL (the spacing refines geometrically into both tails)."""
 
-    def __init__(self, marg, n: int, monotone: bool):
-        self.marg = marg
-        self.monotone = monotone
+    def __init__(self, marg, median: float, n: int, monotone: bool):
+        self.marg, self.median, self.monotone = marg, median, monotone
         zmax = math.log((1 - CELL_TAIL) / CELL_TAIL)
         z = np.linspace(-zmax, zmax, n + 1)
         neg = z <= 0
@@ -259,22 +283,36 @@ class _Cells:
         self.h1 = self._laws(self.u)
 
     def _laws(self, x):
-        """cdf, sf and log-density of mu_1 at x."""
+        """cdf, sf and log-density of mu_1 at x; the cdf below the median, the sf above (the other
+        one by complement, used only where it is not the small one)."""
+        upper = x >= self.median
+        cdf, sf = np.empty_like(x), np.empty_like(x)
+        cdf[~upper] = self.marg.cdf(x[~upper])
+        sf[upper] = self.marg.sf(x[upper])
+        sf[~upper] = 1.0 - cdf[~upper]
+        cdf[upper] = 1.0 - sf[upper]
         with np.errstate(divide="ignore"):
-            return self.marg.cdf(x), self.marg.sf(x), self.marg.logpdf(x)
+            return cdf, sf, self.marg.logpdf(x)
 
     def ell(self, e, s):
+        """ell(e; s) = log mu_1(e - s) - log mu_1(e)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.marg.logpdf(e - s) - self.marg.logpdf(e)
 
-    def at(self, s: float, split: float | None = None):
+    def at(self, s: float, steps: int | None = None):
         """H1 masses p, H0 masses q, ell-ranges [lo, hi] of the cells at shift s, and the H1/H0
-        masses outside the nodes. With ``split``, cells over which ell moves by more than
-        ``split`` are first cut into equal parts (where ell is steep: kinks, Laplace-like cores)."""
+        masses outside the nodes. With ``steps``, the range of ell over the nodes is read as
+        ``steps`` lattice steps and cells over which ell moves by more than two steps are first
+        cut into equal parts (where ell is steep: kinks, Laplace-like cores)."""
         u = self.u
         h1, h0 = self.h1, self._laws(u + s)
-        if split is not None:
-            m = np.minimum(np.ceil(np.abs(np.diff(h1[2] - h0[2])) / split), 1024)
+        if steps is not None:
+            with np.errstate(invalid="ignore"):
+                ell = h1[2] - h0[2]
+            finite = ell[np.isfinite(ell)]
+            step = float(finite.max() - finite.min()) / steps
+            with np.errstate(invalid="ignore", divide="ignore"):
+                m = np.minimum(np.ceil(np.abs(np.diff(ell)) / (2 * step)), 1024)
             cut = np.flatnonzero(m > 1)
             if cut.size:
                 parts = m[cut].astype(np.int64)
@@ -290,29 +328,39 @@ class _Cells:
         lo = np.minimum(ell[:-1], ell[1:])
         hi = np.maximum(ell[:-1], ell[1:])
         if not self.monotone:
-            self._turning_points(ell, u + s, s, lo, hi)
+            noise = 4 * np.finfo(float).eps * (np.abs(h1[2]) + np.abs(h0[2]))   # rounding of ell
+            self._turning_points(ell, noise, u + s, s, lo, hi)
         return p, q, lo, hi, float(h1[0][0] + h1[1][-1]), float(h0[0][0] + h0[1][-1])
 
-    def _turning_points(self, ell, e, s, lo, hi):
-        """Widen [lo, hi] around interior extrema of ell (sign changes of its increments)."""
+    def _turning_points(self, ell, noise, e, s, lo, hi):
+        """Widen [lo, hi] around interior extrema of ell (sign changes of its increments beyond
+        their rounding ``noise``): ell is scanned on 64 points across the cells holding the
+        extremum, then on 64 points around the best one (missing it by O((width/4096)^2))."""
         d = np.diff(ell)
-        scale = np.abs(ell[:-1]) + np.abs(ell[1:])
         with np.errstate(invalid="ignore"):
-            sign = np.where(np.abs(d) > 1e-12 * scale, np.sign(d), 0.0)
-        nz_idx = np.flatnonzero(np.nan_to_num(sign))
-        changes = np.flatnonzero(sign[nz_idx[:-1]] != sign[nz_idx[1:]])
-        for c in changes:
-            first, last = nz_idx[c], nz_idx[c + 1]       # cells first..last hold the extremum
-            is_max = sign[first] > 0
-            res = sopt.minimize_scalar(lambda x: (-1.0 if is_max else 1.0) * float(self.ell(x, s)),
-                                       bounds=(e[first], e[last + 1]), method="bounded",
-                                       options={"xatol": 1e-12 * (abs(e[first]) + 1.0)})
-            value = -res.fun if is_max else res.fun
-            cells = slice(first, last + 1)
-            if is_max:
-                hi[cells] = np.maximum(hi[cells], value)
+            sign = np.where(np.abs(d) > noise[:-1] + noise[1:], np.sign(d), 0.0)
+        nz_idx = np.flatnonzero(sign)
+        change = np.flatnonzero(sign[nz_idx[:-1]] != sign[nz_idx[1:]])
+        if not change.size:
+            return
+        first, last = nz_idx[change], nz_idx[change + 1]          # cells first..last hold it
+        direction = sign[first][:, None]                             # +1: a maximum
+        a, b = e[first], e[last + 1]
+        t = np.linspace(0.0, 1.0, 64)
+        rows = np.arange(len(a))
+        extreme = np.full(len(a), -np.inf)
+        for _ in range(2):
+            x = a[:, None] + (b - a)[:, None] * t
+            value = direction * self.ell(x, s)
+            best = np.argmax(value, axis=1)
+            extreme = np.maximum(extreme, value[rows, best])
+            step = (b - a) / 63
+            a, b = x[rows, best] - step, x[rows, best] + step
+        for f, l, sgn, v in zip(first, last, direction[:, 0], extreme):
+            if sgn > 0:
+                hi[f:l + 1] = np.maximum(hi[f:l + 1], v)
             else:
-                lo[cells] = np.minimum(lo[cells], value)
+                lo[f:l + 1] = np.minimum(lo[f:l + 1], -v)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -446,7 +494,11 @@ class ExactRay:
             self.path = "one-dim"
         else:
             self.path = "cells" if self.k == 1 else "fft"
-            self._cells = _Cells(marg, 2 * self.grid, _is_log_concave(noise))
+            if self.path == "fft" and not np.all(np.isinf(marg.support())):
+                support = tuple(map(float, marg.support()))
+                raise ValueError("the FFT path needs a marginal density positive on the whole line "
+                                 f"(ell finite), got support {support} for {noise!r}")
+            self._cells = _Cells(marg, self.median, 2 * self.grid, _is_log_concave(noise))
 
     # -- closed forms --------------------------------------------------------------------------
 
@@ -480,10 +532,8 @@ class ExactRay:
             p, q, _, hi, p_rest, q_rest = self._cells.at(shifts[0])
             garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
             order = np.argsort(-hi, kind="stable")
-            with np.errstate(over="ignore", invalid="ignore"):
-                tilt = np.where(p > 0, p * np.exp(-hi), 0.0)
-            upper_law = _Curve(np.append(p_rest, p[order]), np.append(0.0, tilt[order]))
-            return _Bounds(garbled, upper_law, garbled, 0.0, 0.0)
+            upper_law = _Curve(np.append(p_rest, p[order]), np.append(0.0, _tilt(p, hi)[order]))
+            return _Bounds(garbled, upper_law, garbled, 0.0, 0.0, _summation_allowance(p.size))
         law = None
         for s, c in zip(shifts, self.counts):
             part = self._power(self._first_term(s), int(c))
@@ -492,13 +542,8 @@ class ExactRay:
 
     def _first_term(self, s: float) -> _Lattice:
         """One coordinate on a lattice: cells at r = log(p/q), hat-split (mean kept). Cells where
-        ell moves by more than 2 h are cut first, so that the cell ranges w_i stay ~ h."""
-        u = self._cells.u
-        with np.errstate(invalid="ignore"):
-            ell = self._cells.h1[2] - self.marg.logpdf(u + s)
-        finite = ell[np.isfinite(ell)]
-        step = float(finite.max() - finite.min()) / (self.grid - 2)
-        p, q, lo, hi, p_rest, q_rest = self._cells.at(s, split=2 * step if step > 0 else None)
+        ell moves by more than two lattice steps are cut first, so that the ranges w_i stay ~ h."""
+        p, q, lo, hi, p_rest, q_rest = self._cells.at(s, steps=self.grid - 2)
         keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
         with np.errstate(divide="ignore"):
             r = np.clip(np.log(p[keep]) - np.log(q[keep]), lo[keep], hi[keep])
@@ -510,6 +555,8 @@ class ExactRay:
                         h * h + w_cap * w_cap, w_cap * w_cap / 8)
 
     def _combine(self, a: _Lattice, b: _Lattice) -> _Lattice:
+        """Sum of independent a and b: common step (the finer one split onto the coarser), FFT
+        convolution, tails trimmed into the rest, lattice coarsened by a power of 2 to <= grid."""
         if a.h != b.h:
             fine, coarse = (a, b) if a.h < b.h else (b, a)
             ratio = coarse.h / fine.h
@@ -534,15 +581,15 @@ class ExactRay:
             law = self._combine(law, law)
 
     def _lattice_bounds(self, law: _Lattice) -> _Bounds:
-        garbled = _ratio_curve(np.append(law.p, law.p_rest), np.append(law.q, law.q_rest))
+        # FFT round-off is absolute (~eps of the largest mass): an H0 mass below the floor may be
+        # an underflowed positive one, and raising H0 masses only raises G_c (still >= G)
+        q = np.maximum(law.q, FFT_FLOOR * law.q.max())
+        garbled = _ratio_curve(np.append(law.p, law.p_rest), np.append(q, law.q_rest))
         ell = (law.o + np.arange(len(law.p))) * law.h
-        p_desc, ell_desc = law.p[::-1], ell[::-1]
-        with np.errstate(divide="ignore"):
-            tilt = np.where(p_desc > 0, np.exp(np.minimum(np.log(p_desc) - ell_desc, 700.0)), 0.0)
-        lattice = _Curve(np.append(law.p_rest, p_desc), np.append(0.0, tilt))
+        lattice = _Curve(np.append(law.p_rest, law.p[::-1]), np.append(0.0, _tilt(law.p, ell)[::-1]))
         delta = 0.5 * self.tol
         eta = math.sqrt(law.r2 * math.log(1 / delta) / 2) + law.bias
-        return _Bounds(garbled, lattice, lattice, eta, delta)
+        return _Bounds(garbled, lattice, lattice, eta, delta, _summation_allowance(law.p.size))
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -551,10 +598,9 @@ class ExactRay:
         lams = np.asarray(lambdas, dtype=float)
         if self.path in ("gaussian", "one-dim", "uniform"):
             t = np.asarray(self._closed_tail(lams), dtype=float)
-            return t, t * (1 - ROUND_REL), np.minimum(t * (1 + ROUND_REL), 0.5)
-        flat = lams.reshape(-1)
-        out = np.array([self._bounds_at(float(x)).tail() for x in flat]).reshape(flat.shape + (3,))
-        return tuple(out[..., i].reshape(lams.shape) for i in range(3))
+            return _widen(t, t, t, 0.5)
+        out = np.array([self._bounds_at(float(x)).tail() for x in lams.reshape(-1)])
+        return tuple(out[:, i].reshape(lams.shape) for i in range(3))
 
     def critical_pa(self, lambdas):
         """(estimate, lower, upper) of p*(lam) = P_H0(S) for the randomized lower set S with
@@ -568,7 +614,7 @@ class ExactRay:
         lams, q = np.broadcast_arrays(np.asarray(lambdas, dtype=float), np.asarray(q, dtype=float))
         if self.path in ("gaussian", "one-dim", "uniform"):
             u = np.asarray(self._closed_ginv(lams, q), dtype=float)
-            return u, u * (1 - ROUND_REL), np.minimum(u * (1 + ROUND_REL), 1.0)
+            return _widen(u, u, u, 1.0)
         est, lo, hi = (np.empty(lams.shape) for _ in range(3))
         for lam in np.unique(lams):
             at = lams == lam
@@ -582,7 +628,7 @@ class ExactRay:
         lam2 = np.tile(lams.reshape(-1), 2)
         est, lo, hi = (x.reshape((2,) + lams.shape) for x in
                        self.upper_set_h1(lam2, np.concatenate([1.0 - p_a.reshape(-1), p_b.reshape(-1)])))
-        return 1.0 - est[0] - est[1], 1.0 - hi[0] - hi[1], 1.0 - lo[0] - lo[1]
+        return 1.0 - est[0] - est[1], 1.0 - hi[0] - hi[1] - ROUND_ABS, 1.0 - lo[0] - lo[1] + ROUND_ABS
 
 
 # ------------------------------------------------------------------------------------------------
@@ -632,8 +678,10 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-10
     x_a, x_b = np.log(grid[np.maximum(idx - 1, 0)]), np.log(grid[idx])
 
     def f(values, tq):
-        with np.errstate(divide="ignore"):
-            return np.log(values) - np.log(tq)
+        """log(T / q): > 0 before the crossing; for q = 0, +-inf (T > 0 or T = 0)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(tq > 0, np.log(values) - np.log(np.where(tq > 0, tq, 1.0)),
+                            np.where(values > 0, math.inf, -math.inf))
 
     f_a, f_b = f(scan[curve, np.maximum(idx - 1, 0)], target), f(scan[curve, idx], target)
     last = np.zeros(curve.size, dtype=np.int8)
@@ -658,13 +706,15 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-10
     res = np.full((3, qs.size), math.inf)
     res[found] = np.exp(lam)
     out[:, todo] = res
-    return tuple(out * vnorm)
+    est, lo, hi = out * vnorm
+    return est, lo * (1 - ROUND_REL), hi * (1 + ROUND_REL)
 
 
 class ExactRayScores:
-    """:class:`ExactRay` as a ray statistic of :mod:`unicr.boundary` (torch in and out):
-    ``critical`` gives z = Phi^-1(p*(lam)), ``scores`` s = Phi^-1(T(1 - p_A)) + Phi^-1(T(p_B))
-    with T = :meth:`ExactRay.upper_set_h1`; each returns (estimate, lower, upper)."""
+    """:class:`ExactRay` as a ray statistic of :mod:`unicr.boundary` (torch in and out, like
+    :class:`unicr.statistics.MonteCarloRay`): ``critical`` gives z = Phi^-1(p*(lam)), ``scores``
+    s = Phi^-1(T(1 - p_A)) + Phi^-1(T(p_B)) with T = :meth:`ExactRay.upper_set_h1`, ``margin`` K;
+    each returns (estimate, lower, upper)."""
 
     def __init__(self, noise, direction, **options):
         self.ray = ExactRay(noise, direction, **options)
@@ -675,9 +725,14 @@ class ExactRayScores:
                      for t in (est, hi, lo))
 
     def scores(self, lams: torch.Tensor, p_a: torch.Tensor, p_b: torch.Tensor):
-        lam = lams.detach().cpu().numpy()[:, None]
-        qa = 1.0 - p_a.detach().cpu().numpy()[None, :]
-        qb = p_b.detach().cpu().numpy()[None, :]
-        ua, ub = self.ray.upper_set_h1(lam, qa), self.ray.upper_set_h1(lam, qb)
-        return tuple(torch.as_tensor(sc.ndtri(ua[i]) + sc.ndtri(ub[i]), dtype=lams.dtype,
-                                     device=lams.device) for i in range(3))
+        j = p_a.numel()
+        q = np.concatenate([1.0 - p_a.detach().cpu().numpy(), p_b.detach().cpu().numpy()])
+        u = self.ray.upper_set_h1(lams.detach().cpu().numpy()[:, None], q[None, :])   # (G, 2J) each
+        return tuple(torch.as_tensor(sc.ndtri(x[:, :j]) + sc.ndtri(x[:, j:]), dtype=lams.dtype,
+                                     device=lams.device) for x in u)
+
+    def margin(self, lams: torch.Tensor, p_a, p_b):
+        """K = P_H1(S_A) - P_H1(S_B), each (G, J) for lams (G,) and p_a, p_b (J,)."""
+        p_a, p_b = (torch.as_tensor(x, dtype=torch.float64).reshape(-1).cpu().numpy() for x in (p_a, p_b))
+        out = self.ray.margin(lams.detach().cpu().numpy()[:, None], p_a[None, :], p_b[None, :])
+        return tuple(torch.as_tensor(x, dtype=lams.dtype, device=lams.device) for x in out)

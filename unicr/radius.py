@@ -6,7 +6,8 @@ upper bound on the tight radius R*_p up to estimation error; any searched lam v 
 a witness that R*_p <= ||lam v||_p.
 
 Direction search: the k-sparse equal directions from the axis to the full diagonal are screened
-on a reduced sample (``search_samples``, its own seed); the directions that win at some p_A are
+by Monte Carlo on a reduced sample (``search_samples``, fewer for very dense directions so that
+at most SCREEN_BUDGET coordinates are drawn, its own seed), whatever the backend; the directions that win at some p_A are
 then re-evaluated on the full sample with the main seed (a confirmation run, so the reported
 band carries no selection bias), each at confidence 1 - (1 - c)/m for m finalists (Bonferroni),
 and the radius is the minimum over finalists. ``search="pso"`` adds a particle-swarm refinement
@@ -31,6 +32,7 @@ __all__ = ["Radius", "Margin", "certified_radius", "radius_curve", "witness_marg
 
 DEFAULT_P_A_GRID = tuple(np.round(np.linspace(0.55, 0.99, 45), 6)) + (0.995, 0.999, 0.9999)
 SEARCH_SEED_OFFSET = 7919
+SCREEN_BUDGET = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,11 @@ def _along(noise, direction, p, p_a, p_b, *, samples, seed, device, confidence, 
     """Solve the boundary along one direction for all (p_A, p_B)."""
     ray = _ray(noise, direction, samples=samples, seed=seed, device=device, confidence=confidence,
                backend=backend)
+    vnorm = direction.norm(p)
+    if not isinstance(ray, MonteCarloRay) and np.all(np.abs(p_a + p_b - 1) <= 1e-15):
+        from .exact import radius_bounds
+        radius, lower, upper = radius_bounds(ray.ray, p_a, vnorm)
+        return _RayResult(direction, radius, lower, upper, upper / vnorm, "exact")
     mc = isinstance(ray, MonteCarloRay)
     pilot = None
     if mc and samples > 8192:
@@ -154,7 +161,6 @@ def _along(noise, direction, p, p_a, p_b, *, samples, seed, device, confidence, 
     ta = torch.as_tensor(p_a, dtype=torch.float64, device=ray_device(device))
     tb = torch.as_tensor(p_b, dtype=torch.float64, device=ray_device(device))
     lam, lam_lo, lam_hi = solve_ray(ray, ta, tb, scale=_noise_scale(noise), pilot=pilot, points=points)
-    vnorm = direction.norm(p)
     lam, lam_lo, lam_hi = (x.cpu().numpy() for x in (lam, lam_lo, lam_hi))
     return _RayResult(direction, lam * vnorm, lam_lo * vnorm, lam_hi * vnorm, lam_hi,
                       "mc" if mc else "exact")
@@ -170,9 +176,12 @@ def _search(noise, p, p_a, p_b, *, search, samples, search_samples, seed, device
     candidates = _candidate_directions(noise, p, search)
     if len(candidates) == 1 and search != "pso":
         return candidates
+    # screening is always Monte Carlo on the reduced sample (cheap for every direction); the
+    # finalists are then evaluated with the requested backend
     kwargs = dict(samples=min(search_samples, samples), seed=seed + SEARCH_SEED_OFFSET, device=device,
-                  confidence=confidence, backend=backend, points=points)
-    screened = [_along(noise, v, p, p_a, p_b, **kwargs) for v in candidates]
+                  confidence=confidence, backend="mc", points=points)
+    screened = [_along(noise, v, p, p_a, p_b, **dict(kwargs, samples=_screen_samples(kwargs["samples"], v)))
+                for v in candidates]
     if search == "pso":
         from .search import pso_refine
         screened.append(pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: _along(
@@ -180,6 +189,11 @@ def _search(noise, p, p_a, p_b, *, search, samples, search_samples, seed, device
     est = np.stack([np.nan_to_num(r.radius, nan=np.inf) for r in screened])
     winners = sorted(set(np.argmin(est, 0).tolist()))
     return [screened[i].direction for i in winners]
+
+
+def _screen_samples(samples: int, direction: Direction) -> int:
+    """Screening draws for a direction: at most SCREEN_BUDGET sampled coordinates (>= 256 draws)."""
+    return int(min(samples, max(256, SCREEN_BUDGET // direction.support_size)))
 
 
 def radius_curve(noise, norm, p_a=DEFAULT_P_A_GRID, *, p_b=None, samples: int = 100_000,
