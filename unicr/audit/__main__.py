@@ -1,0 +1,4 @@
+"""``python -m unicr.audit``: see :mod:`unicr.audit.cli`."""
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,296 @@
+"""``python -m unicr.audit`` (also ``unicr-audit``): audit certificates, re-check witnesses, rank noises.
+
+Exit codes: 0 done; 1 ``--fail-on`` triggered; 2 bad usage or input (one line on stderr, no
+traceback, no report written for the failing case).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+from tabulate import tabulate
+from tqdm import tqdm
+
+import certificates
+from certificates import norm_label
+
+from ..errors import check_norm
+from . import core, plugins, ranking, recheck, report
+from .verdicts import LOOSE, SUSPECT
+
+__all__ = ["main", "build_parser", "parse_grid", "parse_shape", "UsageError"]
+
+PROG = "python -m unicr.audit"
+DEFAULT_GRID_SPEC = "0.55:0.99:45"
+DEFAULT_SAMPLES = 100_000
+
+
+class UsageError(ValueError):
+    """Bad command-line usage (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description=(
+        "Audit published randomized-smoothing certified radii against the UniCR engine's numerical "
+        "Neyman-Pearson worst case: tight, loose or suspect per p_A and per certificate."),
+        epilog="'python -m unicr.audit rank ...' is short for 'python -m unicr.audit --rank ...'.")
+    what = p.add_argument_group("what to do")
+    what.add_argument("--certificate", "-c", action="append", metavar="NAME",
+                      help="a catalog name, a family (pixeldp, yang), path/to/file.py:OBJECT or "
+                           "package.module:OBJECT holding a Certificate or a list of them (repeatable)")
+    what.add_argument("--all", action="store_true", help="audit every catalog entry")
+    what.add_argument("--list", action="store_true", help="print the catalog (or the --certificate "
+                                                           "selection) with claims and sources")
+    what.add_argument("--recheck", metavar="FILE.json", help="re-evaluate the witnesses stored in an audit "
+                                                             "JSON summary, a --json output or a witness file")
+    what.add_argument("--rank", action="store_true", help="write the noise optimality ranking "
+                                                          "(OUT/optimality.md) at --rank-dim/--rank-samples")
+    sweep = p.add_argument_group("sweep")
+    sweep.add_argument("--norm", action="append", metavar="P",
+                       help="l_p norm: 1, 2, inf (repeatable; default: each norm of the certificate)")
+    sweep.add_argument("--dim", type=int, default=3072, help="input dimension d (default 3072)")
+    sweep.add_argument("--sigma", type=float, action="append",
+                       help="per-coordinate noise standard deviation (repeatable; default 1.0)")
+    sweep.add_argument("--p-a", action="append", metavar="GRID",
+                       help="p_A values: start:stop:count and/or comma lists (repeatable; "
+                            f"default {DEFAULT_GRID_SPEC})")
+    sweep.add_argument("--samples", type=int, help=f"Monte Carlo draws (default {DEFAULT_SAMPLES}; with "
+                                                   "--recheck: 10x the audit's)")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of the engine run (default 0)")
+    sweep.add_argument("--device", help="torch device (default cpu)")
+    sweep.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is fastest "
+                                                   "on a loaded machine)")
+    sweep.add_argument("--tolerance", type=float, default=0.01, help="relative tolerance tau (default 0.01)")
+    sweep.add_argument("--confidence", type=float, default=0.99, help="band confidence c (default 0.99)")
+    sweep.add_argument("--backend", choices=("auto", "mc", "exact"), default="auto",
+                       help="engine backend (default auto: deterministic where it applies)")
+    sweep.add_argument("--search", choices=core.SEARCHES, default="sparse",
+                       help="direction search (default sparse: k-sparse directions, axis to diagonal; "
+                            "pso adds a particle swarm)")
+    sweep.add_argument("--shape", action="append", metavar="KEY=VALUE",
+                       help="noise shape parameter, e.g. a=3 (lomax) or beta=1.5 (general normal); repeatable")
+    rank = p.add_argument_group("ranking")
+    rank.add_argument("--rank-dim", type=int, default=64, help="dimension of the ranking (default 64)")
+    rank.add_argument("--rank-samples", type=int, default=20_000, help="draws of the ranking (default 20000)")
+    out = p.add_argument_group("output")
+    out.add_argument("--out", default="results", metavar="DIR", help="report directory (default results/)")
+    out.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    out.add_argument("--fail-on", choices=("suspect", "loose", "never"), default="never",
+                     help="exit 1 if any case is suspect (suspect) or suspect or loose (loose); default never")
+    return p
+
+
+def parse_grid(specs) -> tuple[float, ...]:
+    """p_A values from 'start:stop:count' ranges (rounded to 6 decimals) and comma lists."""
+    values = []
+    for spec in specs:
+        for part in str(spec).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                if ":" in part:
+                    start, stop, count = part.split(":")
+                    if int(count) < 1:
+                        raise ValueError
+                    values += np.round(np.linspace(float(start), float(stop), int(count)), 6).tolist()
+                else:
+                    values.append(float(part))
+            except ValueError:
+                raise ValueError(f"invalid --p-a value {part!r}: expected start:stop:count or a comma list "
+                                 "of probabilities") from None
+    return tuple(values)
+
+
+def parse_shape(items) -> dict[str, float]:
+    """'KEY=VALUE' pairs as a dict of floats."""
+    shape = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            shape[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"invalid --shape {item!r}: expected KEY=VALUE with a number, e.g. beta=1.5") from None
+    return shape
+
+
+def _settings(args, dim: int, samples: int) -> core.Settings:
+    return core.Settings(dim=dim, p_a=parse_grid(args.p_a or [DEFAULT_GRID_SPEC]), samples=samples,
+                         seed=args.seed, device=args.device, tolerance=args.tolerance,
+                         confidence=args.confidence, backend=args.backend, search=args.search)
+
+
+def _selection(args) -> list[tuple]:
+    if args.all:
+        return [(c, "catalog") for c in certificates.catalog()]
+    selected = []
+    for spec in args.certificate or ():
+        selected += plugins.load(spec)
+    names = [c.name for c, _ in selected]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup and len({id(c) for c, _ in selected if c.name == dup[0]}) > 1:
+        raise ValueError(f"two different certificates are named {dup[0]!r}; their reports would collide")
+    seen, unique = set(), []
+    for c, source in selected:
+        if id(c) not in seen:
+            seen.add(id(c))
+            unique.append((c, source))
+    return unique
+
+
+def _plan(args, settings) -> list[core.Case]:
+    """Every case of the run, validated and with its claim evaluated, before any engine run."""
+    selected = _selection(args)
+    norms = [check_norm(n) for n in args.norm or ()]
+    for p in norms:
+        if not any(c.covers(p) for c, _ in selected):
+            covered = "; ".join(f"{c.name}: {', '.join(norm_label(q) for q in c.norms)}" for c, _ in selected)
+            raise ValueError(f"norm {norm_label(p)} is not covered by the selected certificates ({covered})")
+    shape = parse_shape(args.shape)
+    accepted = {s.name for c, _ in selected for s in c.noise.shape}
+    unknown = sorted(set(shape) - accepted)
+    if unknown:
+        raise ValueError(f"shape parameter {unknown[0]!r} is not a parameter of the selected certificates' "
+                         f"noise (accepted: {', '.join(sorted(accepted)) or 'none'})")
+    cases = []
+    for cert, source in selected:
+        names = {s.name for s in cert.noise.shape}
+        own = {k: v for k, v in shape.items() if k in names}
+        for p in [q for q in norms if cert.covers(q)] if norms else cert.norms:
+            for sigma in args.sigma or [1.0]:
+                cases.append(core.plan(cert, p, sigma, settings, shape=own, source=source))
+    return cases
+
+
+def run_command(args, settings: core.Settings | None, rank_settings: core.Settings | None) -> str:
+    """The canonical command of a run (output-only options left out), for reports."""
+    parts = [PROG]
+    parts += ["--all"] if args.all else [f"--certificate {c}" for c in args.certificate or ()]
+    parts += [f"--norm {n}" for n in args.norm or ()]
+    parts += [f"--sigma {s!r}" for s in args.sigma or [1.0]]
+    parts += [f"--shape {s}" for s in args.shape or ()]
+    if settings is not None:
+        parts += report.settings_args(settings)
+    if rank_settings is not None:
+        if settings is None:
+            parts += report.settings_args(rank_settings, ranking=True)
+        parts += ["--rank", "--rank-dim", str(rank_settings.dim), "--rank-samples", str(rank_settings.samples)]
+    return " ".join(parts)
+
+
+def _print_table(rows, headers, stream) -> None:
+    print(tabulate(rows, headers=headers, disable_numparse=True), file=stream)
+
+
+def _list(args) -> int:
+    selected = _selection(args) if args.certificate else [(c, "catalog") for c in certificates.catalog()]
+    if args.json:
+        print(report.dumps([{"name": c.name, "source": s, "noise": c.noise.family,
+                             "norms": [norm_label(p) for p in c.norms], "claim": c.claim, "domain": c.domain,
+                             "reference": c.reference.cite(), "title": c.reference.title,
+                             "code": c.reference.code, "notes": c.notes} for c, s in selected]), end="")
+        return 0
+    _print_table([(c.name, c.noise.family, ", ".join(norm_label(p) for p in c.norms), c.claim, c.domain,
+                   c.reference.cite(), c.reference.code or "-") for c, _ in selected],
+                 ("certificate", "noise", "norms", "claim", "domain", "source", "code"), sys.stdout)
+    return 0
+
+
+def _recheck(args) -> int:
+    results = recheck.recheck(args.recheck, samples=args.samples, backend=args.backend, device=args.device)
+    if args.json:
+        print(report.dumps(results), end="")
+        return 0
+    if not results:
+        print(f"no witnesses in {args.recheck}")
+        return 0
+    rows = [(r["certificate"], f"{r['p_a']:g}", report.fmt(r["norm"]),
+             "-" if r["claimed"] is None else format(r["claimed"], ".6g"),
+             f"{r['estimate']:.3g}", f"[{r['lower']:.3g}, {r['upper']:.3g}]",
+             report.margin_source(r), f"{r['confidence']:.6g}",
+             "holds" if r["holds"] else "does not hold") for r in results]
+    _print_table(rows, ("certificate", "p_A", "||delta||", "claimed", "K", "K band", "backend", "level", "witness"),
+                 sys.stdout)
+    return 0
+
+
+def _main(argv) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rank"]:
+        argv = ["--rank"] + argv[1:]
+    args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.list:
+        return _list(args)
+    if args.recheck:
+        return _recheck(args)
+    if args.all and args.certificate:
+        raise UsageError("give either --certificate or --all, not both")
+    auditing = bool(args.all or args.certificate)
+    if not (auditing or args.rank):
+        raise UsageError("nothing to do: give --certificate NAME, --all, --list, --recheck FILE or --rank")
+    settings = _settings(args, args.dim, DEFAULT_SAMPLES if args.samples is None else args.samples) \
+        if auditing else None
+    rank_settings = _settings(args, args.rank_dim, args.rank_samples) if args.rank else None
+    if args.rank and len(args.sigma or [1.0]) > 1:
+        raise UsageError("--rank takes one --sigma")
+    cases = _plan(args, settings) if auditing else []
+    command = run_command(args, settings, rank_settings)
+    prov = report.provenance()
+    audits = []
+    with tqdm(total=len(cases) + (len(ranking.FAMILIES) * len(ranking.NORMS) if args.rank else 0),
+              file=sys.stderr, disable=None, unit="curve", desc="audit") as bar:
+        for case in cases:
+            bar.set_postfix_str(case.label)
+            result = core.run(case, settings)
+            report.write_audit(result, args.out, command, prov)
+            audits.append(result)
+            bar.update()
+        if args.rank:
+            bar.set_postfix_str("noise ranking")
+            result = ranking.rank(rank_settings, (args.sigma or [1.0])[0], progress=bar.update)
+            ranking.write_ranking(result, args.out, command, prov)
+    if audits or args.rank:
+        report.write_index(args.out)
+    stream = sys.stderr if args.json else sys.stdout
+    if audits:
+        table = []
+        for a in audits:
+            sm, (folder, stem) = report.summary(a), report.paths_for(args.out, a)
+            table.append((a.case.certificate.name, norm_label(a.case.norm), f"{a.case.sigma:g}",
+                          a.case.certificate.claim, a.verdict.upper(),
+                          "/".join(str(sm[k]) for k in ("tight", "loose", "suspect", "unconfirmed")),
+                          f"{sm['ratio_min']:.4f}-{sm['ratio_max']:.4f}", f"{100 * sm['gap_max']:.2f}%",
+                          str(folder / f"{stem}.md")))
+        _print_table(table, ("certificate", "norm", "sigma", "claim", "verdict", "t/l/s/u", "R_C/R_U",
+                             "max gap", "report"), stream)
+    if args.rank:
+        print(f"noise optimality ranking: {args.out}/optimality.md", file=stream)
+    if args.json:
+        print(report.dumps([report.record(a, command) for a in audits]), end="")
+    failing = {"suspect": {SUSPECT}, "loose": {SUSPECT, LOOSE}, "never": set()}[args.fail_on]
+    return 1 if any(a.verdict in failing for a in audits) else 0
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the exit code (0 done, 1 --fail-on triggered, 2 bad usage or input)."""
+    try:
+        return _main(argv)
+    except (ValueError, OverflowError, OSError) as exc:
+        print(f"unicr-audit: error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unicr-audit: interrupted; reports written so far are complete", file=sys.stderr)
+        return 130
