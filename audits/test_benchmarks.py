@@ -46,3 +46,21 @@ def test_engine_curve(benchmark, cert, norm, search):
         "directions": sorted(set(df["direction"])),
     })
     assert result.verdict == TIGHT
+
+
+EXACT_CASES = [("gaussian", float("inf"), "diagonal"), ("laplace", 1.0, "axis"), ("uniform", float("inf"), "diagonal")]
+
+
+@pytest.mark.parametrize("name, norm, search", EXACT_CASES, ids=[f"{c[0]}-{c[2]}" for c in EXACT_CASES])
+def test_exact_curve_d150528(benchmark, name, norm, search):
+    """Issue 5: a 200-point curve at d = 150528 with the deterministic backend, along the worst
+    direction; the bounds must be rigorous and narrow (relative width <= 1e-6)."""
+    import unicr
+    noise = unicr.noise(name, sigma=1.0, dim=150_528)
+    p_a = np.linspace(0.55, 1 - 1e-6, 200)
+    df = benchmark.pedantic(lambda: unicr.radius_curve(noise, norm, p_a=p_a, backend="exact", search=search),
+                            rounds=1, iterations=1)
+    width = float(((df["upper"] - df["lower"]) / df["radius"]).max())
+    benchmark.extra_info.update({"radii": 200, "dim": 150_528, "backend": "exact", "search": search,
+                                 "max_relative_band_width": width})
+    assert (df["backend"] == "exact").all() and width <= 1e-6

@@ -8,7 +8,8 @@ a witness that R*_p <= ||lam v||_p.
 Direction search: the k-sparse equal directions from the axis to the full diagonal are screened
 by Monte Carlo on a reduced sample (``search_samples``, fewer for very dense directions so that
 at most SCREEN_BUDGET coordinates are drawn, its own seed), whatever the backend; the directions that win at some p_A are
-then re-evaluated on the full sample with the main seed (a confirmation run, so the reported
+then re-evaluated (at most MAX_FINALISTS, those winning most p_A) on the full sample with the
+main seed (a confirmation run, so the reported
 band carries no selection bias), each at confidence 1 - (1 - c)/m for m finalists (Bonferroni),
 and the radius is the minimum over finalists. ``search="pso"`` adds a particle-swarm refinement
 (:mod:`unicr.search`) started from the best sparse directions.
@@ -33,6 +34,7 @@ __all__ = ["Radius", "Margin", "certified_radius", "radius_curve", "witness_marg
 DEFAULT_P_A_GRID = tuple(np.round(np.linspace(0.55, 0.99, 45), 6)) + (0.995, 0.999, 0.9999)
 SEARCH_SEED_OFFSET = 7919
 SCREEN_BUDGET = 1 << 23
+MAX_FINALISTS = 3
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,9 @@ def _search(noise, p, p_a, p_b, *, search, samples, search_samples, seed, device
         screened.append(pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: _along(
             noise, v, p, p_a, p_b, **kwargs)))
     est = np.stack([np.nan_to_num(r.radius, nan=np.inf) for r in screened])
-    winners = sorted(set(np.argmin(est, 0).tolist()))
-    return [screened[i].direction for i in winners]
+    wins = np.bincount(np.argmin(est, 0), minlength=len(screened))
+    ranked = sorted(np.flatnonzero(wins), key=lambda i: (-wins[i], float(np.mean(est[i]))))
+    return [screened[i].direction for i in sorted(ranked[:MAX_FINALISTS])]
 
 
 def _screen_samples(samples: int, direction: Direction) -> int:
