@@ -82,12 +82,6 @@ class Margin:
         return self.upper <= 0.0
 
 
-def _resolve_noise(noise) -> Noise:
-    if isinstance(noise, (str, Noise)):
-        return make_noise(noise)
-    return make_noise(noise)  # a torch Distribution, validated there
-
-
 def _noise_scale(noise: Noise) -> float:
     if noise.sigma:
         return float(noise.sigma)
@@ -111,7 +105,6 @@ def _candidate_directions(noise: Noise, p: float, search) -> list[Direction]:
         return [search]
     if isinstance(search, (list, tuple)) and search and all(isinstance(d, Direction) for d in search):
         return list(search)
-    check_choice("search", search, {"sparse", "pso", "axis", "diagonal"})
     family = sparse_family(noise.dim, p)
     if search == "axis":
         return family[:1]
@@ -175,6 +168,12 @@ def ray_device(device) -> torch.device:
 def _search(noise, p, p_a, p_b, *, search, samples, search_samples, seed, device, confidence,
             backend, points) -> list[Direction]:
     """Screen candidate directions on a reduced sample; return those that win at some p_A."""
+    if isinstance(search, str):
+        search = check_choice("search", search, {"sparse", "pso", "axis", "diagonal"})
+    elif not (isinstance(search, Direction) or (isinstance(search, (list, tuple)) and search
+                                                 and all(isinstance(d, Direction) for d in search))):
+        raise ValueError("search must be 'sparse', 'pso', 'axis', 'diagonal', a Direction or a list "
+                         f"of Directions, got {search!r}")
     candidates = _candidate_directions(noise, p, search)
     if len(candidates) == 1 and search != "pso":
         return candidates
@@ -237,7 +236,7 @@ def witness_margin(noise, witness: dict, p_a: float, p_b: float | None = None, *
     Re-checks independently of the run that found it: a fresh seed and more draws, or the
     deterministic backend where it applies (``backend="auto"``).
     """
-    noise = _resolve_noise(noise)
+    noise = make_noise(noise)
     (p_a,), (p_b,) = _probabilities([p_a], None if p_b is None else [p_b])
     backend = check_choice("backend", backend, {"mc", "exact", "auto"})
     try:
@@ -263,7 +262,7 @@ def witness_margin(noise, witness: dict, p_a: float, p_b: float | None = None, *
 
 def _curve(noise, norm, p_a, *, p_b, samples, seed, device, confidence, backend, search,
            search_samples, points) -> list[Radius]:
-    noise = _resolve_noise(noise)
+    noise = make_noise(noise)
     p = check_norm(norm)
     pa, pb = _probabilities(p_a, p_b)
     backend = check_choice("backend", backend, {"mc", "exact", "auto"})
