@@ -215,3 +215,22 @@ def test_certified_radius_result():
 def test_bad_inputs(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_pso_refinement_starts_from_sparse_family():
+    """search='pso' explores block profiles from the k-sparse equal starts: on Laplace vs l2 it
+    must stay within the sparse search's band (the diagonal is among its initial positions) and
+    beat the axis (Teng's l1 value) by far, with a dense witness."""
+    from unicr.search import block_sizes, profile_direction
+
+    assert sum(block_sizes(3072)) == 3072 and block_sizes(1) == [1]
+    v = profile_direction(np.array([1.0, 1.0, 0.0]), block_sizes(4), 4, 2)
+    assert [c for c, _ in v.groups] == [1, 1] and v.norm(2) == pytest.approx(1.0)
+    assert [m for _, m in v.groups] == pytest.approx([0.5**0.5, 0.5**0.5])
+    noise = unicr.noise("laplace", sigma=1.0, dim=32)
+    p_a = np.array([0.9, 0.99])
+    kw = dict(p_a=p_a, samples=20_000, search_samples=2048, seed=1)
+    pso = unicr.radius_curve(noise, 2, search="pso", **kw)
+    sparse = unicr.radius_curve(noise, 2, search="sparse", **kw)
+    assert (pso.lower.to_numpy() <= sparse.upper.to_numpy()).all()
+    assert (pso.upper.to_numpy() < laplace_l1(p_a, 32)).all() and (pso.support > 1).all()
