@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from unicr.audit import main, report
 
@@ -43,15 +42,6 @@ HALF = Certificate(name="my-half-cohen", reference=COHEN.reference, noise=COHEN.
 BOTH = [MINE, HALF]
 NOT_A_CERTIFICATE = 42
 '''
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread (the suite runs under pytest-xdist on a small machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run(capsys, *args):
