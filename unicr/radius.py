@@ -7,9 +7,9 @@ a witness that R*_p <= ||lam v||_p.
 
 Direction search: the k-sparse equal directions from the axis to the full diagonal are screened
 by Monte Carlo on a reduced sample (``search_samples``, fewer for very dense directions so that
-at most SCREEN_BUDGET coordinates are drawn, its own seed), whatever the backend; the directions that win at some p_A are
-then re-evaluated (at most MAX_FINALISTS, those winning most p_A) on the full sample with the
-main seed (a confirmation run, so the reported
+at most SCREEN_BUDGET coordinates are drawn, its own seed), whatever the backend; the
+directions that win at some p_A are then re-evaluated (at most MAX_FINALISTS, those winning most
+p_A) on the full sample with the main seed (a confirmation run, so the reported
 band carries no selection bias), each at confidence 1 - (1 - c)/m for m finalists (Bonferroni),
 and the radius is the minimum over finalists. ``search="pso"`` adds a particle-swarm refinement
 (:mod:`unicr.search`) started from the best sparse directions.

@@ -81,7 +81,8 @@ def ray_sampler(noise: nz.Noise, v: torch.Tensor, groups) -> Sampler | None:
             # u = R theta: R from the family, <theta, e> = 2B - 1 with B ~ Beta((d-1)/2, (d-1)/2)
             d = noise.dim
             if isinstance(noise, nz.UniformBall):
-                radius = noise.scale * torch.rand(n, generator=generator, device=device, dtype=dtype) ** (1 / d)
+                uniform = torch.rand(n, generator=generator, device=device, dtype=dtype)
+                radius = noise.scale * uniform ** (1 / d)
             else:
                 radius = noise.scale * nz.standard_gamma(d, (n,), generator, device, dtype)
             if d == 1:

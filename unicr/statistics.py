@@ -12,8 +12,8 @@ the mixture (H0 + H1)/2 and weighted by the balance heuristic (Veach & Guibas 19
 
 because the law of L under H1 is e^L times its law under H0. Tails of H0 are thus estimated from
 H1 draws by exponential tilting, with relative precision where plain counting has none (p_A up
-to 1 - 1e-6 with 1e5 draws). All masses are taken from the top of the pool: T(q) is the
-H1 mass of the upper set whose H0 mass is q, with the boundary draw included fractionally. As
+to 1 - 1e-6 with 1e5 draws). All masses are taken from the top of a fine histogram of L: T(q) is the
+H1 mass of the upper set whose H0 mass is q, with the boundary bin split in proportion. As
 the weights depend on L only, ties (atoms of L) come out randomized exactly as the NP lemma asks.
 
 Score. s = Phi^-1(T(1 - p_A)) + Phi^-1(T(p_B)) is increasing in lam and K <= 0 iff s >= 0
@@ -57,9 +57,9 @@ def histogram(pool: torch.Tensor, sections: int, bins: int | None = None):
     """H0 and H1 weights of the pooled draws, binned by L: two tensors (G, sections, bins + 2).
 
     ``pool``: (G, M) draws of L from the mixture (H0 + H1)/2, draw j belonging to section
-    j % sections; ``bins`` defaults to about 16 draws a bin. Bin 0 holds L = +inf, bins 1..bins the finite values in descending order on a
-    grid shared by the sections of a row, bin bins+1 holds L = -inf. Weights are the balance
-    heuristic's, unnormalised: 2/(1 + e^L) for H0 and 2/(1 + e^-L) for H1.
+    j % sections; ``bins`` defaults to about 16 draws a bin. Bin 0 holds L = +inf, bins 1..bins
+    the finite values in descending order on a grid shared by the sections of a row, bin bins+1
+    holds L = -inf. Weights are the balance heuristic's, unnormalised: 2/(1 + e^L) for H0 and 2/(1 + e^-L) for H1.
     """
     g, m = pool.shape
     if bins is None:  # about 16 draws a bin, within [256, HISTOGRAM_BINS]
@@ -91,8 +91,9 @@ def upper_set_h1_mass(h0: torch.Tensor, h1: torch.Tensor, draws: int, q: torch.T
 
     ``h0``, ``h1``: (..., bins + 2) from :func:`histogram` over ``draws`` pooled draws; ``q``:
     (J,), or of a shape that broadcasts to (..., J). Returns (..., J). With h0 and h1 swapped it
-    gives the H0 mass of the upper set with a given H1 mass. Inside the boundary bin the masses are split in proportion: exact for
-    an atom of L, and within a factor e^(bin width) of the likelihood ratio otherwise.
+    gives the H0 mass of the upper set with a given H1 mass. Inside the boundary bin the masses
+    are split in proportion: exact for an atom of L, and within a factor e^(bin width) of the
+    likelihood ratio otherwise.
     """
     a, b = h0 / draws, h1 / draws
     cum_a, cum_b = a.cumsum(-1), b.cumsum(-1)
@@ -213,28 +214,25 @@ class MonteCarloRay:
         q_large = upper_set_h1_mass(f1, f0, draws, torch.special.ndtr(-s_lo / 2))   # lower p*
         return tuple(-probit(q)[:, 0] for q in (q_star, q_large, q_small))
 
-    def scores(self, lams, p_a, p_b) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(estimate, lower, upper) of s(lam; p_A, p_B), each (G, J); certified iff s < 0."""
+    def _pair_masses(self, lams, p_a, p_b):
+        """(T(1 - p_A), T(p_B)) for the full sample (G, J) and per section (G, B, J)."""
         p_a = torch.as_tensor(p_a, dtype=self.dtype, device=self.device).reshape(-1)
         p_b = torch.as_tensor(p_b, dtype=self.dtype, device=self.device).reshape(-1)
-        q = torch.cat([1.0 - p_a, p_b])
+        j = p_a.numel()
         (h0, h1), draws = self._histograms(lams)
-        full = self._score(upper_set_h1_mass(h0.sum(1), h1.sum(1), draws, q))
-        parts = self._score(upper_set_h1_mass(h0, h1, draws // self.sections, q))
-        return self._band(full, parts)
+        q = torch.cat([1.0 - p_a, p_b])
+        full = upper_set_h1_mass(h0.sum(1), h1.sum(1), draws, q)
+        parts = upper_set_h1_mass(h0, h1, draws // self.sections, q)
+        return (full[..., :j], full[..., j:]), (parts[..., :j], parts[..., j:])
+
+    def scores(self, lams, p_a, p_b) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(estimate, lower, upper) of s(lam; p_A, p_B), each (G, J); certified iff s < 0."""
+        full, parts = self._pair_masses(lams, p_a, p_b)
+        score = lambda t: probit(t[0]) + probit(t[1])
+        return self._band(score(full), score(parts))
 
     def margin(self, lams, p_a, p_b) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(estimate, lower, upper) of K = P_H1(S_A) - P_H1(S_B) = 1 - T(1 - p_A) - T(p_B), (G, J)."""
-        p_a = torch.as_tensor(p_a, dtype=self.dtype, device=self.device).reshape(-1)
-        p_b = torch.as_tensor(p_b, dtype=self.dtype, device=self.device).reshape(-1)
-        q = torch.cat([1.0 - p_a, p_b])
-        (h0, h1), draws = self._histograms(lams)
-        j = p_a.numel()
-        k = lambda t: 1.0 - t[..., :j] - t[..., j:]
-        return self._band(k(upper_set_h1_mass(h0.sum(1), h1.sum(1), draws, q)),
-                          k(upper_set_h1_mass(h0, h1, draws // self.sections, q)))
-
-    @staticmethod
-    def _score(t: torch.Tensor) -> torch.Tensor:
-        j = t.shape[-1] // 2
-        return probit(t[..., :j]) + probit(t[..., j:])
+        full, parts = self._pair_masses(lams, p_a, p_b)
+        margin = lambda t: 1.0 - t[0] - t[1]
+        return self._band(margin(full), margin(parts))
