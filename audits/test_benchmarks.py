@@ -64,3 +64,29 @@ def test_exact_curve_d150528(benchmark, name, norm, search):
     benchmark.extra_info.update({"radii": 200, "dim": 150_528, "backend": "exact", "search": search,
                                  "max_relative_band_width": width})
     assert (df["backend"] == "exact").all() and width <= 1e-6
+
+
+CLOSED_PATHS = [("gaussian", 150_528, "gaussian"), ("uniform", 150_528, "uniform"), ("laplace", 1, "one-dim")]
+
+
+@pytest.mark.parametrize("name, support, path", CLOSED_PATHS, ids=[c[0] for c in CLOSED_PATHS])
+def test_exact_closed_paths_d150528(benchmark, name, support, path):
+    """The closed-form paths of the deterministic backend at d = 150528: critical p* at 200
+    lambdas and the margins at 200 lambdas x 10 p_A (the timing that tests/test_exact.py once
+    asserted as < 1 s of wall clock; there it is now checked deterministically that no per-lambda
+    numeric work happens)."""
+    import unicr
+    from unicr.exact import ExactRay
+
+    ray = ExactRay(unicr.noise(name, sigma=0.5, dim=150_528), [(support, 1.0)])
+    assert ray.path == path
+    lams = np.geomspace(1e-4, 10, 200) * ray.scale
+    p_a = np.array([0.55, 0.6, 0.7, 0.8, 0.9, 0.99, 0.999, 1 - 1e-4, 1 - 1e-5, 1 - 1e-6])
+
+    def both():
+        ray.critical_pa(lams)
+        return ray.margin(lams[:, None], p_a, 1 - p_a)
+
+    est, lo, hi = benchmark(both)
+    benchmark.extra_info.update({"lambdas": 200, "p_a": len(p_a), "dim": 150_528, "path": path})
+    assert est.shape == (200, len(p_a)) and np.all(lo <= hi)

@@ -8,11 +8,18 @@ radius function); see ``catalog()``. Pure mpmath/numpy/scipy: importable without
 0.640776
 >>> [c.name for c in certificates.family("pixeldp")][:2]
 ['pixeldp-laplace', 'pixeldp-gaussian']
+
+Your own formula in one line (:func:`define`; audit it with ``python -m unicr.audit --certificate file.py:MINE``):
+
+>>> import math
+>>> MINE = certificates.define("mine", "laplace", 1, lambda p_a, sigma: -sigma / 2 ** 0.5 * math.log(2 - 2 * p_a))
 """
-from .base import CLAIMS, DOMAINS, NOISE_FAMILIES, Certificate, NoiseMap, Reference, ShapeParam, norm_label
+from .base import (CLAIMS, DOMAINS, Certificate, NoiseMap, Reference, ShapeParam, check_noise_name, define,
+                   norm_label)
 from .registry import catalog, families, family, find, get, resolve
 
 __all__ = [
-    "Certificate", "NoiseMap", "Reference", "ShapeParam", "CLAIMS", "DOMAINS", "NOISE_FAMILIES", "norm_label",
+    "Certificate", "NoiseMap", "Reference", "ShapeParam", "CLAIMS", "DOMAINS", "check_noise_name", "define",
+    "norm_label",
     "catalog", "families", "family", "find", "get", "resolve",
 ]

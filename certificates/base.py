@@ -26,21 +26,18 @@ __all__ = [
     "NoiseMap",
     "Reference",
     "ShapeParam",
-    "NOISE_FAMILIES",
     "CLAIMS",
     "DOMAINS",
     "norm_label",
+    "check_noise_name",
+    "define",
 ]
 
-#: unicr's noise family names (``unicr.noises``), listed here so that the package needs no torch.
-NOISE_FAMILIES = (
-    "gaussian", "laplace", "uniform", "general-normal", "cauchy", "lomax", "hyperbolic-secant", "logistic",
-    "student-t", "gaussian-laplace", "exponential-mixture", "uniform-ball", "linf-exp", "l2-exp",
-)
 CLAIMS = ("tight", "sound", "approximate")
 DOMAINS = ("binary", "general")
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.]*(?:-[a-z0-9.]+)*$")
+_NOISE_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _GUARD_DIGITS = 10
 _MAX_EXTRA_DIGITS = 400
 _MIN_PRECISION = 15
@@ -51,6 +48,20 @@ def norm_label(p: float) -> str:
     if math.isinf(p):
         return "linf"
     return f"l{int(p)}" if float(p).is_integer() else f"l{p:g}"
+
+
+def check_noise_name(name) -> str:
+    """A well-formed noise name: lowercase letters and digits in hyphenated words ('gaussian',
+    'skew-laplace', 'l2-exp').
+
+    Only the form is checked here (the package needs no torch); whether the name is registered is
+    decided when the certificate is audited, against unicr's live registry (``unicr.noise_names()``,
+    ``unicr.register_noise(name, factory)``).
+    """
+    if not isinstance(name, str) or not _NOISE_NAME.match(name):
+        raise ValueError(f"noise family must be a lowercase-hyphenated noise name (e.g. 'gaussian', "
+                         f"'skew-laplace'), got {name!r}")
+    return name
 
 
 def _parse_norm(value, name: str = "norm") -> float:
@@ -75,8 +86,8 @@ def _to_mpf(name: str, value) -> mp.mpf:
     """A real number (int, float, numpy scalar, mpf or decimal string) as an mpf at the working precision."""
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a real number, got {value!r}")
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
+    if isinstance(value, np.ndarray) and value.ndim == 0 or isinstance(value, np.generic):
+        value = value.item()  # numpy scalars (float32 included) as exact Python numbers
     if isinstance(value, (str, mp.mpf, numbers.Real)):
         try:
             x = mp.mpf(value.strip() if isinstance(value, str) else value)
@@ -109,7 +120,10 @@ class Reference:
     code: str = ""
 
     def cite(self) -> str:
-        """'Cohen, Rosenfeld, Kolter (ICML 2019)'."""
+        """'Cohen, Rosenfeld, Kolter (ICML 2019)'; just the authors where venue and year are empty
+        (``'unpublished'``, see :func:`define`)."""
+        if not self.venue and not self.year:
+            return self.authors
         return f"{self.authors} ({self.venue} {self.year})"
 
 
@@ -138,7 +152,8 @@ class ShapeParam:
 class NoiseMap:
     """The paper's noise parameterisation mapped onto unicr's.
 
-    ``family``: the unicr noise name. ``scale``: the paper's name for its scale parameter.
+    ``family``: the unicr noise name, lowercase-hyphenated (any registered name, also one a user
+    registers with ``unicr.register_noise``; the audit resolves it). ``scale``: the paper's name for its scale parameter.
     ``sigma_per_scale(dim, **shape)``: sigma / scale as an mpf, or None where the law has no
     variance (then the caller must pass ``scale``). ``relation``: the same in words, for reports.
     """
@@ -150,8 +165,7 @@ class NoiseMap:
     shape: tuple[ShapeParam, ...] = ()
 
     def __post_init__(self):
-        if self.family not in NOISE_FAMILIES:
-            raise ValueError(f"unknown noise family {self.family!r}; known: {', '.join(NOISE_FAMILIES)}")
+        check_noise_name(self.family)
         if not callable(self.sigma_per_scale):
             raise ValueError("sigma_per_scale must be callable (dim, **shape) -> sigma / scale")
         object.__setattr__(self, "shape", tuple(self.shape))
@@ -335,3 +349,100 @@ class Certificate:
         norms = ", ".join(norm_label(p) for p in self.norms)
         return (f"{self.name}: {self.noise.family} noise, {norms}, {self.claim}, {self.domain} "
                 f"[{self.reference.cite()}]")
+
+
+# -- the short form --------------------------------------------------------------------------------
+
+_DEFINE_ARGS = ("p_a", "p_b", "sigma", "scale", "dim", "norm")
+
+
+def _unpublished(name: str) -> Reference:
+    return Reference(authors="unpublished", title=f"{name} (defined with certificates.define)", venue="", year=0,
+                     bibtex=f"@misc{{{name},\n  title = {{{name}}},\n  note  = {{unpublished certificate}}\n}}")
+
+
+def define(name: str, noise: str, norm, radius: Callable[..., float], claim: str = "sound", *,
+           reference: Reference | None = None, domain: str = "binary", notes: str = "",
+           shape: Mapping | None = None, min_dim: int = 1) -> Certificate:
+    """A certificate from a plain float function of the per-coordinate sigma: the short form of
+    :class:`Certificate` for the common case.
+
+    ``radius`` is called with keyword arguments: those of ``p_a``, ``p_b``, ``sigma``, ``dim``,
+    ``norm`` and the ``shape`` parameters that it names, as Python floats (``dim`` an int, ``norm``
+    the l_p order, ``inf`` for l_inf; ``p_b = 1 - p_a`` in the binary domain). It must name ``p_a``
+    and ``sigma``; it must name ``p_b`` if ``domain="general"`` and ``norm`` if ``norm`` lists
+    several norms. It returns the radius in input units (``float("inf")`` where it diverges).
+    For a family without a variance name ``scale`` instead of ``sigma``: the noise's own scale
+    (``unicr.noise(noise, scale=...)``), and the certificate is then evaluated with ``scale=`` only.
+
+    ``noise``: a unicr noise name (built-in or registered with ``unicr.register_noise``); ``norm``:
+    one l_p order (1, 2, "inf") or a tuple of them; ``claim``: "tight", "sound" (default) or
+    "approximate"; ``reference`` defaults to one that says "unpublished"; ``shape``: the noise's
+    shape parameters and their default values (e.g. ``{"beta": 1.5}``), passed to the noise and,
+    where it names them, to ``radius``.
+
+    Guarantee: the result is an ordinary :class:`Certificate` whose :class:`NoiseMap` says that
+    the formula's scale *is* sigma (``sigma_per_scale = 1``), so every input is validated as for a
+    catalog entry, ``radius_float``/``radius_curve`` never return nan or a negative radius, and the
+    audit (``python -m unicr.audit --certificate file.py:NAME``) evaluates ``radius`` at exactly the
+    sigma of the noise it samples (and checks that the noise's own sigma agrees). Nothing about the
+    formula itself is assumed: whether the claim holds is what the audit measures.
+
+    >>> from statistics import NormalDist
+    >>> half = define("half-cohen", "gaussian", 2, lambda p_a, sigma: 0.5 * sigma * NormalDist().inv_cdf(p_a))
+    >>> round(half.radius_float(0.9, sigma=2.0), 6), half.reference.cite(), half.claim
+    (1.281552, 'unpublished', 'sound')
+    """
+    import inspect
+
+    if not callable(radius):
+        raise ValueError(f"radius must be a callable (p_a, sigma, ...) -> float, got {type(radius).__name__}")
+    specs = []
+    for key, value in dict(shape or {}).items():
+        specs.append(value if isinstance(value, ShapeParam) else
+                     ShapeParam(str(key), float(_to_mpf(str(key), value)), -math.inf))
+    shape_names = tuple(s.name for s in specs)
+    clash = sorted(set(shape_names) & set(_DEFINE_ARGS))
+    if clash:
+        raise ValueError(f"shape parameter {clash[0]!r} clashes with an argument of radius")
+    try:
+        params = inspect.signature(radius).parameters
+    except (TypeError, ValueError):
+        raise ValueError("radius must be a Python callable with an inspectable signature") from None
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    if any(p.kind is p.VAR_POSITIONAL for p in params.values()) or any(
+            p.kind is p.POSITIONAL_ONLY for p in params.values()):
+        raise ValueError("radius must take its arguments by name (p_a, sigma, ...), not *args or positional-only")
+    accepted = set(_DEFINE_ARGS) | set(shape_names)
+    unknown = [n for n, p in params.items() if p.kind is not p.VAR_KEYWORD and n not in accepted
+               and p.default is p.empty]
+    if unknown:
+        raise ValueError(f"radius of {name!r} takes an unknown argument {unknown[0]!r}; it may name "
+                         f"{', '.join(_DEFINE_ARGS + shape_names)}")
+    wanted = set(accepted) - {"scale"} if var_kw else set(params) & accepted
+    if "sigma" in wanted and "scale" in wanted:
+        raise ValueError(f"radius of {name!r} must name sigma or scale, not both")
+    if "p_a" not in wanted or not ({"sigma", "scale"} & wanted):
+        raise ValueError(f"radius of {name!r} must take p_a and sigma (or scale, for a noise without a variance)")
+    norms = (norm,) if isinstance(norm, (str, numbers.Real)) else tuple(norm)
+    if len(norms) > 1 and "norm" not in wanted:
+        raise ValueError(f"radius of {name!r} covers several norms and must take a 'norm' argument")
+    if domain == "general" and "p_b" not in wanted:
+        raise ValueError(f"radius of {name!r} is for the general domain and must take a 'p_b' argument")
+    key = "sigma" if "sigma" in wanted else "scale"
+    if key == "sigma":
+        noise_map = NoiseMap(family=noise, scale="sigma", relation="sigma = sigma (the formula takes sigma)",
+                             shape=tuple(specs))
+    else:
+        noise_map = NoiseMap(family=noise, scale="scale", sigma_per_scale=lambda dim, **shp: None,
+                             relation="scale = the noise's own scale (the formula takes scale; no sigma)",
+                             shape=tuple(specs))
+
+    def radius_fn(p_a, p_b, scale, dim, norm, **shp):
+        values = {"p_a": p_a, "p_b": p_b, key: scale, "dim": dim, "norm": norm, **shp}
+        return radius(**{k: v for k, v in values.items() if k in wanted})
+
+    radius_fn.__doc__ = getattr(radius, "__doc__", None)
+    return Certificate(name=name, reference=_unpublished(name) if reference is None else reference,
+                       noise=noise_map, norms=norms, claim=claim, domain=domain, radius_fn=radius_fn,
+                       notes=notes, min_dim=min_dim, mpmath_fn=False)

@@ -1,22 +1,35 @@
 """Perturbation directions and l_p norms.
 
 A direction v is stored by its non-zero coordinates (the *support*): ``values`` at positions
-``index`` (the first k positions when ``index`` is None). For i.i.d. noise the positions do not
-matter, and for the built-in non-i.i.d. families (functions of ||x||_2 or ||x||_inf) neither do
-they, so the first k positions are used without loss of generality. Structured directions keep
-a compact description (``groups``: counts of equal magnitudes), which the deterministic backend
-and the reports use.
+``index`` (the first k positions when ``index`` is None). Structured directions keep a compact
+description (``groups``: counts of equal values, signed), which the deterministic backend and the
+reports use.
+
+The search family (:func:`search_family`) follows what the noise declares, and nothing else:
+
+- positions: for ``exchangeable`` noise (i.i.d., or a function of ||x||_2 or ||x||_inf) they do
+  not matter and the first k coordinates are used; otherwise every signed axis is searched as
+  well for d <= ``AXES_LIMIT``, and beyond that a warning says that positions are not searched
+  (declare ``exchangeable=True`` where it holds, or pass the directions to search);
+- signs: for ``coordinatewise_symmetric`` noise only magnitudes matter; ``symmetric`` noise
+  (mu(-e) = mu(e)) needs the mixed pattern (half the coordinates negative) besides +v; any other
+  noise needs +v, -v and the mixed pattern, since delta and -delta differ.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 
 from .errors import check_dim, check_norm
 
-__all__ = ["Direction", "lp_norm", "equal_direction", "sparse_family", "norm_label"]
+__all__ = ["Direction", "lp_norm", "equal_direction", "sparse_family", "search_family", "norm_label",
+           "AXES_LIMIT"]
+
+#: largest dimension at which every signed axis is searched for noise that is not exchangeable
+AXES_LIMIT = 16
 
 
 def lp_norm(x: torch.Tensor, p: float) -> torch.Tensor:
@@ -40,9 +53,10 @@ def norm_label(p: float) -> str:
     return f"l{p:g}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Direction:
-    """A direction in R^dim, normalised to unit l_p norm for the norm it is searched in."""
+    """A direction in R^dim, normalised to unit l_p norm for the norm it is searched in.
+    Two directions are equal when they are the same vector (labels aside)."""
 
     values: torch.Tensor
     dim: int
@@ -57,6 +71,14 @@ class Direction:
                              f"got shape {tuple(self.values.shape)}")
         if self.index is not None and self.index.shape != self.values.shape:
             raise ValueError("direction index and values must have the same shape")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Direction):
+            return NotImplemented
+        return bool(self.dim == other.dim and torch.equal(self.dense(), other.dense()))
+
+    def __hash__(self) -> int:
+        return hash((self.dim, self.dense().numpy().tobytes()))
 
     @property
     def support_size(self) -> int:
@@ -97,23 +119,66 @@ class Direction:
         return cls(values, dim, index=index, label=desc.get("label", "custom"))
 
 
-def equal_direction(k: int, dim: int, p: float) -> Direction:
-    """k equal non-zero coordinates, unit l_p norm: v_i = k^(-1/p) (the axis for k=1, diagonal for k=dim)."""
+def equal_direction(k: int, dim: int, p: float, *, negative: int = 0) -> Direction:
+    """k non-zero coordinates of equal magnitude, unit l_p norm: |v_i| = k^(-1/p) (the axis for
+    k=1, the diagonal for k=dim), the last ``negative`` of them negative."""
     k = check_dim(k, "k")
     dim = check_dim(dim)
     p = check_norm(p)
     if k > dim:
         raise ValueError(f"k must lie in [1, dim={dim}], got {k}")
+    if isinstance(negative, bool) or not 0 <= int(negative) <= k:
+        raise ValueError(f"negative must be an integer in [0, k={k}], got {negative!r}")
+    negative = int(negative)
     m = 1.0 if math.isinf(p) else k ** (-1.0 / p)
     label = "axis" if k == 1 else ("diagonal" if k == dim else f"{k}-sparse")
-    return Direction(torch.full((k,), m, dtype=torch.float64), dim, label=label, groups=((k, m),))
+    if negative == k:
+        label = "-" + label
+    elif negative:
+        label += f" ({negative}-)"
+    groups = tuple((c, s * m) for c, s in ((k - negative, 1.0), (negative, -1.0)) if c)
+    values = torch.cat([torch.full((c, ), v, dtype=torch.float64) for c, v in groups])
+    return Direction(values, dim, label=label, groups=groups)
+
+
+def axis_direction(i: int, dim: int, sign: float = 1.0) -> Direction:
+    """sign * e_i (0-based position i)."""
+    return Direction(torch.tensor([float(sign)], dtype=torch.float64), dim, index=torch.tensor([int(i)]),
+                     label=f"{'-' if sign < 0 else ''}axis {i}", groups=((1, float(sign)),))
+
+
+def _sparse_ks(dim: int, max_members: int) -> list[int]:
+    if dim <= max_members:
+        return list(range(1, dim + 1))
+    return sorted({int(round(dim ** (i / (max_members - 1)))) for i in range(max_members)} | {1, dim})
 
 
 def sparse_family(dim: int, p: float, *, max_members: int = 14) -> list[Direction]:
     """k-sparse equal directions from the axis to the full diagonal, k on a geometric grid."""
     dim = check_dim(dim)
-    if dim <= max_members:
-        ks = list(range(1, dim + 1))
-    else:
-        ks = sorted({int(round(dim ** (i / (max_members - 1)))) for i in range(max_members)} | {1, dim})
-    return [equal_direction(k, dim, p) for k in ks]
+    return [equal_direction(k, dim, p) for k in _sparse_ks(dim, max_members)]
+
+
+def search_family(noise, p: float, *, max_members: int = 14) -> list[Direction]:
+    """The directions to screen for ``noise`` in l_p: k-sparse equal directions with the sign
+    patterns and positions the noise's declarations require (module docstring)."""
+    dim = check_dim(noise.dim)
+    out = []
+    for k in _sparse_ks(dim, max_members):
+        patterns = [0]
+        if not noise.coordinatewise_symmetric:
+            if not noise.symmetric:
+                patterns.append(k)
+            if k >= 2:
+                patterns.append(k // 2)
+        out += [equal_direction(k, dim, p, negative=j) for j in patterns]
+    if not noise.exchangeable and dim > 1:
+        if dim > AXES_LIMIT:
+            warnings.warn(f"{noise.name} does not declare itself exchangeable: only the first k coordinates "
+                          f"are searched at d={dim} > {AXES_LIMIT}, so the radius may miss a worse position; "
+                          "declare exchangeable=True where it holds, or pass search=[Direction, ...]",
+                          UserWarning, stacklevel=4)
+        else:
+            signs = (1.0,) if noise.symmetric else (1.0, -1.0)
+            out += [axis_direction(i, dim, s) for i in range(1, dim) for s in signs]
+    return out

@@ -80,7 +80,6 @@ import scipy.fft as sfft
 import scipy.special as sc
 import torch
 
-from . import noises as nz
 from .errors import check_choice
 
 __all__ = ["ExactRay", "ExactRayScores", "applies", "radius_bounds"]
@@ -93,28 +92,40 @@ ROUND_ABS = 1e-15
 FFT_FLOOR = 1e-14
 # H1 tail mass per side left outside the cells of one coordinate (goes to the rest outcome)
 CELL_TAIL = 1e-18
-_LOG_CONCAVE = (nz.Gaussian, nz.Laplace, nz.Uniform, nz.Logistic, nz.HyperbolicSecant,
-                nz.ExponentialMixture)
-
-
-def _is_log_concave(noise) -> bool:
-    if isinstance(noise, nz.GeneralNormal):
-        return noise.beta >= 1
-    return isinstance(noise, _LOG_CONCAVE)
-
-
-def _is_gaussian(noise) -> bool:
-    return isinstance(noise, nz.Gaussian) or (isinstance(noise, nz.GeneralNormal) and noise.beta == 2)
 
 
 def _marginal(noise):
-    """mu_1 as a frozen scipy.stats law, or None where the noise has none."""
-    if not isinstance(noise, nz.IIDNoise):
+    """mu_1 as a frozen scipy.stats law, or None where the noise declares none."""
+    if not noise.iid:
         return None
     try:
         return noise.marginal()
     except NotImplementedError:
         return None
+
+
+def _unbounded(noise, marg) -> bool:
+    """Whether mu_1 is positive on the whole line (ell finite everywhere), as the noise declares
+    it, or else as its marginal's support says."""
+    support = noise.support if noise.support is not None else tuple(map(float, marg.support()))
+    return support == (-math.inf, math.inf)
+
+
+def _path(noise, marg, k: int, method: str = "auto") -> str:
+    """The computation for k live coordinates, from the noise's declarations (module docstring);
+    raises ValueError where none is valid (the FFT path needs ell finite on the whole line)."""
+    if k == 0:
+        return "one-dim"                 # delta = 0: L = 0 whatever the family
+    if method == "auto" and noise.closed_form in ("gaussian", "uniform"):
+        return noise.closed_form
+    if method == "auto" and k == 1 and noise.log_concave:
+        return "one-dim"
+    if k == 1:
+        return "cells"
+    if not _unbounded(noise, marg):
+        raise ValueError("the FFT path needs a marginal density positive on the whole line (ell finite), "
+                         f"got support {tuple(map(float, marg.support()))} for {noise!r}")
+    return "fft"
 
 
 def _parse_groups(noise, groups) -> tuple[np.ndarray, np.ndarray]:
@@ -133,10 +144,8 @@ def _parse_groups(noise, groups) -> tuple[np.ndarray, np.ndarray]:
         mag = float(mag)
         if not math.isfinite(mag):
             raise ValueError(f"group magnitudes must be finite, got {mag!r}")
-        if mag < 0:
-            if not noise.symmetric:
-                raise ValueError(f"negative magnitude {mag!r} needs a symmetric noise")
-            mag = -mag
+        if noise.coordinatewise_symmetric:   # the sign of a coordinate's shift does not matter
+            mag = abs(mag)
         counts.append(int(count))
         mags.append(mag)
     counts, mags = np.array(counts, dtype=np.int64), np.array(mags, dtype=float)
@@ -147,12 +156,15 @@ def _parse_groups(noise, groups) -> tuple[np.ndarray, np.ndarray]:
 
 def applies(noise, groups) -> bool:
     """True when :class:`ExactRay` handles (noise, groups): i.i.d. noise with a one-dimensional
-    marginal and a direction given by groups of equal magnitudes (``groups`` may also be an
-    object with a ``.groups`` attribute, e.g. a :class:`unicr.directions.Direction`)."""
-    if _marginal(noise) is None or getattr(groups, "groups", groups) is None:
+    marginal, a direction given by groups of equal values (``groups`` may also be an object with a
+    ``.groups`` attribute, e.g. a :class:`unicr.directions.Direction`), and a valid path for them
+    (the same decision the constructor makes)."""
+    marg = _marginal(noise)
+    if marg is None or getattr(groups, "groups", groups) is None:
         return False
     try:
-        _parse_groups(noise, groups)
+        counts, mags = _parse_groups(noise, groups)
+        _path(noise, marg, int(counts[(counts > 0) & (mags != 0)].sum()))
     except (TypeError, ValueError):
         return False
     return True
@@ -475,59 +487,60 @@ class ExactRay:
         if int(grid) < 64:
             raise ValueError(f"grid must be >= 64, got {grid!r}")
         counts, mags = _parse_groups(noise, groups)
-        live = (counts > 0) & (mags > 0)
+        live = (counts > 0) & (mags != 0)
         self.noise, self.marg, self.tol, self.grid = noise, marg, float(tol), int(grid)
-        self.counts, self.mags = counts[live], mags[live]
+        self.counts, self.mags = counts[live], mags[live]       # signed unless coordinatewise symmetric
         self.k = int(self.counts.sum())
         self.l2 = float(np.sqrt(np.sum(self.counts * self.mags**2)))
-        scale = noise.sigma if noise.sigma else float(noise.params.get("scale") or marg.std())
+        scale = noise.sigma or noise.scale or float(marg.std())
         self.scale = scale / self.l2 if self.l2 > 0 else math.inf   # lam with ||delta||_2 = sigma
         self.median = 0.0 if noise.symmetric else float(marg.median())
-        auto = method == "auto"
-        if self.k == 0:
-            self.path = "one-dim"            # delta = 0: L = 0 whatever the family
-        elif auto and _is_gaussian(noise):
-            self.path = "gaussian"
-        elif auto and isinstance(noise, nz.Uniform):
-            self.path = "uniform"
-        elif auto and self.k == 1 and _is_log_concave(noise):
-            self.path = "one-dim"
-        else:
-            self.path = "cells" if self.k == 1 else "fft"
-            if self.path == "fft" and not np.all(np.isinf(marg.support())):
-                support = tuple(map(float, marg.support()))
-                raise ValueError("the FFT path needs a marginal density positive on the whole line "
-                                 f"(ell finite), got support {support} for {noise!r}")
-            self._cells = _Cells(marg, self.median, 2 * self.grid, _is_log_concave(noise))
+        self.path = _path(noise, marg, self.k, method)
+        #: "rigorous" (closed forms; numeric bounds with a monotone ratio) or "numerical" (the
+        #: turning points of ell and the first crossing of p* are located numerically)
+        self.band = "rigorous" if self.path in ("gaussian", "uniform", "one-dim") or noise.log_concave \
+            else "numerical"
+        if self.path in ("cells", "fft"):
+            self._cells = _Cells(marg, self.median, 2 * self.grid, noise.log_concave)
 
     # -- closed forms --------------------------------------------------------------------------
 
     def _shift(self, lams: np.ndarray) -> np.ndarray:
-        """Equivalent one-dimensional shift (one coordinate, or ||delta||_2 for Gaussian)."""
-        return np.abs(lams) * self.l2
+        """Equivalent one-dimensional shift: ||delta||_2 for Gaussian, the signed shift of the one
+        coordinate otherwise."""
+        if self.path == "gaussian" or self.k == 0:
+            return np.abs(lams) * self.l2
+        return np.abs(lams) * self.mags[0]
 
     def _uniform_log_pi(self, lams: np.ndarray) -> np.ndarray:
-        """log P_H1(L = 0) = sum_j c_j log(1 - s_j/(2a))_+."""
-        frac = np.minimum(np.abs(lams)[..., None] * self.mags / (2 * self.noise.half_width), 1.0)
+        """log P_H1(L = 0) = sum_j c_j log(1 - |s_j|/(2a))_+, a = the cube's half width (its scale)."""
+        frac = np.minimum(np.abs(lams)[..., None] * np.abs(self.mags) / (2 * self.noise.scale), 1.0)
         with np.errstate(divide="ignore"):
             return np.sum(self.counts * np.log1p(-frac), axis=-1)
 
     def _closed_tail(self, lams: np.ndarray) -> np.ndarray:
+        """1 - p* = G(1/2). One coordinate with a monotone ratio: the NP sets are {e > x} for a
+        shift s > 0, G(1/2) = sf(median + s), and {e < x} for s < 0, G(1/2) = cdf(median - |s|)."""
         if self.path == "uniform":
             return np.maximum(0.5 * np.expm1(math.log(2.0) + self._uniform_log_pi(lams)), 0.0)
-        return self.marg.sf(self._shift(lams) + self.median)
+        shift = self._shift(lams)
+        return np.where(shift >= 0, self.marg.sf(self.median + np.abs(shift)),
+                        self.marg.cdf(self.median - np.abs(shift)))
 
     def _closed_ginv(self, lams: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Ginv(y) = sf(isf(y) - s) for s >= 0 and cdf(ppf(y) + |s|) for s < 0."""
         if self.path == "uniform":
             return np.minimum(1.0, -np.expm1(self._uniform_log_pi(lams)) + y)
-        return self.marg.sf(self.marg.isf(y) - self._shift(lams))
+        shift = self._shift(lams)
+        return np.where(shift >= 0, self.marg.sf(self.marg.isf(y) - np.abs(shift)),
+                        self.marg.cdf(self.marg.ppf(y) + np.abs(shift)))
 
     # -- numeric paths --------------------------------------------------------------------------
 
     def _bounds_at(self, lam: float) -> _Bounds:
         if lam == 0:
             return _exact_bounds()
-        shifts = abs(lam) * self.mags
+        shifts = abs(lam) * self.mags          # signed: ell(e; s) for s < 0 is a shift to the left
         if self.path == "cells":
             p, q, _, hi, p_rest, q_rest = self._cells.at(shifts[0])
             garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
@@ -707,7 +720,9 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-10
     res[found] = np.exp(lam)
     out[:, todo] = res
     est, lo, hi = out * vnorm
-    return est, lo * (1 - ROUND_REL), hi * (1 + ROUND_REL)
+    lo, hi = lo * (1 - ROUND_REL), hi * (1 + ROUND_REL)
+    # the three crossings are refined separately: keep the estimate inside its own band
+    return np.clip(est, np.minimum(lo, hi), np.maximum(lo, hi)), lo, hi
 
 
 class ExactRayScores:

@@ -1,14 +1,34 @@
 """Noise distributions for randomized smoothing, in torch.
 
-Convention (DESIGN.md §2): ``sigma`` is the per-coordinate standard deviation, sigma^2 = E[eps_i^2].
-Families without a finite variance (Cauchy, heavy Lomax, Student-t with nu <= 2) take ``scale``
-instead and say so; the other new families accept either ``sigma`` or their natural ``scale``.
+Convention: ``sigma`` is the per-coordinate standard deviation, sigma^2 = E[eps_i^2]. Each
+family also has its natural ``scale`` (Gaussian: sigma; Laplace: b; uniform: the half width a;
+general normal: alpha; Lomax, uniform ball, l_inf- and l2-exponential: lambda), and the relation
+between the two lives in one place, the family's ``sigma_per_scale``. Families without a finite
+variance (Cauchy, heavy Lomax, Student-t with nu <= 2) take ``scale`` only and say so.
 
 Every noise exposes exact sampling (``sample``) and an exact log-density (``log_prob``) over R^d.
-i.i.d. noises (``iid = True``) also expose their one-dimensional law, so that the engine can work
-over the support of a perturbation only: log-likelihood ratios are sums over non-zero coordinates;
-``marginal()`` gives that law as a frozen scipy.stats distribution (cdf/sf/logsf/ppf/isf accurate
-in the tails) for deterministic integration.
+
+**A noise declares what it is.** The engine takes a shortcut only where the noise declares the
+property behind it; an undeclared property is unknown and takes the general path:
+
+=========================== ======================================================= ==========
+declaration                  meaning                                                 unknown
+=========================== ======================================================= ==========
+``iid``                      mu(e) = prod_i mu_1(e_i) (``IIDNoise``)                   False
+``symmetric``                mu(-e) = mu(e): L under H1 =d -L under H0, +-v agree      False
+``coordinatewise_symmetric`` mu unchanged by flipping the sign of any one coordinate   False
+``exchangeable``             mu unchanged by permuting coordinates                     False
+``log_concave``              log mu concave: monotone ratio in one dimension          False
+``support``                  per-coordinate (lower, upper) of the support            None
+``marginal()``               the 1-D law as a frozen scipy.stats twin (i.i.d. only)    absent
+``ray_log_ratio``            a sufficient statistic along a ray                       direct
+``ray_sampler``              exact draws of that statistic (O(n), not O(n k))         None
+``closed_form``              "gaussian" or "uniform": the exact backend's closed forms  None
+=========================== ======================================================= ==========
+
+A subclass that redefines the law (``sample``, ``log_prob``, ``log_ratio`` or their ``*_coords``
+versions) without re-declaring a property loses it (``Noise.__init_subclass__``): a subclass of
+``Gaussian`` with another density never inherits the Gaussian shortcuts.
 
 Samplers draw only through the ``generator`` argument: the same seed gives the same bytes.
 """
@@ -26,29 +46,55 @@ import scipy.stats as st
 import torch
 
 from .errors import check_choice, check_dim, check_positive
+from .rays import RayFn, Sampler, direct_ray, exit_ray, gaussian_ray, log_diff, radial_ray
 
 __all__ = [
-    "Noise", "IIDNoise", "DistributionNoise", "noise", "noise_names", "register_noise",
+    "Noise", "IIDNoise", "DistributionNoise", "IIDDistributionNoise", "noise", "noise_names", "register_noise",
     "standard_gamma",
     "Gaussian", "Laplace", "Uniform", "GeneralNormal", "Cauchy", "Lomax", "HyperbolicSecant",
     "Logistic", "StudentT", "GaussianLaplace", "ExponentialMixture",
     "UniformBall", "LinfExp", "L2Exp",
 ]
 
-LOG_2 = math.log(2.0)
+UNBOUNDED = (-math.inf, math.inf)
+
+#: methods that define a law; redefining one drops every undeclared property below
+_LAW = ("sample", "log_prob", "log_ratio", "sample_coords", "log_prob_coords", "log_ratio_coords")
+#: properties and shortcuts that must be declared by the class that defines the law
+_DECLARED = ("symmetric", "coordinatewise_symmetric", "exchangeable", "log_concave", "support",
+             "marginal", "ray_log_ratio", "ray_sampler", "compact_rays", "closed_form")
 
 
 class Noise:
     """A noise law mu on R^d.
 
     Attributes: ``name``, ``dim``, ``sigma`` (per-coordinate std, ``None`` without a variance),
-    ``params`` (the family's parameters, for reports), ``iid`` and ``symmetric`` (mu(-e) = mu(e),
-    which lets the engine use the identity L under H1 =d -L under H0).
+    ``scale`` (the family's natural scale, ``None`` where it has none), ``params`` (for reports),
+    and the declarations of the module docstring, each False/None (unknown) unless the family
+    declares it. Subclasses implement ``sample`` and ``log_prob``; ``log_ratio`` may be overridden
+    where a closed form is more exact.
     """
 
     name: str = "noise"
+    _generic = True           # the safe defaults of _DECLARED are read from here
     iid: bool = False
-    symmetric: bool = True
+    symmetric: bool = False
+    coordinatewise_symmetric: bool = False
+    exchangeable: bool = False
+    log_concave: bool = False
+    support: tuple[float, float] | None = None
+    compact_rays: bool = False
+    closed_form: str | None = None
+    scale: float | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_generic") or not any(name in cls.__dict__ for name in _LAW):
+            return
+        generic = next(base for base in cls.__mro__[1:] if base.__dict__.get("_generic"))
+        for name in _DECLARED:
+            if name not in cls.__dict__:
+                setattr(cls, name, getattr(generic, name))
 
     def __init__(self, dim: int, sigma: float | None, params: dict):
         self.dim = check_dim(dim)
@@ -69,7 +115,29 @@ class Noise:
 
         Defined wherever one of the two densities is positive (+-inf on the other side).
         """
-        return _log_diff(self.log_prob(e - delta), self.log_prob(e))
+        return log_diff(self.log_prob(e - delta), self.log_prob(e))
+
+    def marginal(self):
+        """The one-dimensional law as a frozen scipy.stats distribution (i.i.d. families only)."""
+        raise NotImplementedError(f"{self.name} declares no one-dimensional marginal")
+
+    def sample_support(self, n: int, k: int, *, generator=None, device=None, dtype=torch.float64):
+        """Draws that the ray functions need for a direction supported on k coordinates:
+        the whole vector (n, dim) here; i.i.d. families draw only the k coordinates."""
+        return self.sample(n, generator=generator, device=device, dtype=dtype)
+
+    def ray_log_ratio(self, u: torch.Tensor, v: torch.Tensor) -> RayFn:
+        """L along lam * v for the H0 draws u (as from :meth:`sample_support`): a ray function."""
+        return direct_ray(self.log_ratio, u, v)
+
+    def ray_sampler(self, v: torch.Tensor, groups) -> Sampler | None:
+        """Exact draws of a sufficient statistic of L along v (None: no shortcut declared)."""
+        return None
+
+    @classmethod
+    def sigma_per_scale(cls, dim: int = 1, **shape) -> float | None:
+        """sigma / scale for the family (None where the law has no variance or no scale)."""
+        return None
 
     def describe(self) -> str:
         """Human-readable summary, e.g. ``laplace(sigma=1, dim=3072)``."""
@@ -82,13 +150,16 @@ class Noise:
 
 
 class IIDNoise(Noise):
-    """Product noise mu(e) = prod_i mu_1(e_i).
+    """Product noise mu(e) = prod_i mu_1(e_i), exchangeable by construction.
 
     Subclasses implement the one-dimensional law: ``sample_coords`` and ``log_prob_coords``; they
-    may override ``log_ratio_coords`` where a closed form is more exact (atoms kept exact).
+    may override ``log_ratio_coords`` where a closed form is more exact (atoms kept exact), and
+    declare ``marginal`` (a scipy twin), ``symmetric`` and the rest where they hold.
     """
 
+    _generic = True
     iid = True
+    exchangeable = True
 
     def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64) -> torch.Tensor:
         """i.i.d. draws of the one-dimensional law, of the given shape."""
@@ -98,16 +169,15 @@ class IIDNoise(Noise):
         """Elementwise log mu_1(x)."""
         raise NotImplementedError
 
-    def marginal(self):
-        """The one-dimensional law mu_1 as a frozen scipy.stats distribution."""
-        raise NotImplementedError
-
     def log_ratio_coords(self, u: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """Elementwise log mu_1(u - s) - log mu_1(u)."""
-        return _log_diff(self.log_prob_coords(u - shift), self.log_prob_coords(u))
+        return log_diff(self.log_prob_coords(u - shift), self.log_prob_coords(u))
 
     def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
         return self.sample_coords((n, self.dim), generator=generator, device=device, dtype=dtype)
+
+    def sample_support(self, n, k, *, generator=None, device=None, dtype=torch.float64):
+        return self.sample_coords((n, k), generator=generator, device=device, dtype=dtype)
 
     def log_prob(self, x):
         return self.log_prob_coords(x).sum(-1)
@@ -115,17 +185,23 @@ class IIDNoise(Noise):
     def log_ratio(self, e, delta):
         return self.log_ratio_coords(e, delta).sum(-1)
 
+    def ray_log_ratio(self, u, v):
+        return direct_ray(lambda x, s: self.log_ratio_coords(x, s).sum(-1), u, v)
+
 
 class DistributionNoise(Noise):
     """Any ``torch.distributions.Distribution`` over R^d, used as it is (``sample``/``log_prob``).
 
-    Nothing is assumed about symmetry or independence: the engine samples H0 and H1 separately.
-    Seeding goes through torch's global generator, which ``sample`` reseeds from ``generator``.
+    Nothing is assumed: symmetry, exchangeability and the rest are unknown unless declared by
+    keyword (e.g. ``symmetric=True``), and the engine samples H0 and H1 separately. torch's
+    distributions draw from the global generator, so ``sample`` seeds a forked copy of it from
+    ``generator`` and restores it afterwards: the caller's streams are untouched.
     """
 
-    symmetric = False
+    _DECLARABLE = ("symmetric", "coordinatewise_symmetric", "exchangeable", "log_concave")
 
-    def __init__(self, distribution: torch.distributions.Distribution, name: str | None = None):
+    def __init__(self, distribution: torch.distributions.Distribution, name: str | None = None,
+                 **declared: bool):
         if not callable(getattr(distribution, "log_prob", None)) or not callable(
                 getattr(distribution, "sample", None)):
             raise ValueError("noise must be a known name or an object with sample() and log_prob() "
@@ -134,7 +210,13 @@ class DistributionNoise(Noise):
         if len(shape) != 1:
             raise ValueError("noise distribution must have event (or batch+event) shape (d,), "
                              f"got {shape}")
+        unknown = sorted(set(declared) - set(self._DECLARABLE))
+        if unknown:
+            raise ValueError(f"unknown declaration {unknown[0]!r} for a torch Distribution noise; "
+                             f"allowed: {', '.join(self._DECLARABLE)}")
         super().__init__(shape[0], None, {"distribution": type(distribution).__name__})
+        for key, value in declared.items():
+            setattr(self, key, bool(value))
         self.distribution = distribution
         self.name = name or type(distribution).__name__
         try:
@@ -142,16 +224,11 @@ class DistributionNoise(Noise):
             self.sigma = float(torch.as_tensor(var, dtype=torch.float64).mean().sqrt())
         except (NotImplementedError, AttributeError):
             self.sigma = None
+        if self.sigma is not None and not math.isfinite(self.sigma):
+            self.sigma = None
 
     def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
-        if generator is not None:
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                x = self.distribution.sample((n,))
-        else:
-            x = self.distribution.sample((n,))
-        return x.to(device=device, dtype=dtype).reshape(n, self.dim)
+        return _draw(self.distribution, n, generator).to(device=device, dtype=dtype).reshape(n, self.dim)
 
     def log_prob(self, x):
         lp = self.distribution.log_prob(x.to(self._dtype()))
@@ -160,27 +237,75 @@ class DistributionNoise(Noise):
         return lp.to(x.dtype)
 
     def _dtype(self):
-        return _parameter_dtype(self.distribution) or torch.get_default_dtype()
+        found = _parameter(self.distribution)
+        return found.dtype if found is not None else torch.get_default_dtype()
 
 
-def _parameter_dtype(distribution):
-    """The dtype of a distribution's first floating tensor parameter, looking into wrapped
-    distributions (Independent, TransformedDistribution's base_dist); None without one."""
+class IIDDistributionNoise(IIDNoise):
+    """A one-dimensional ``torch.distributions.Distribution`` mu_1 used i.i.d. over ``dim``
+    coordinates: independence and exchangeability hold by construction; symmetry, log-concavity
+    and the rest are unknown unless declared by keyword, as for :class:`DistributionNoise`.
+    Seeding as for :class:`DistributionNoise`."""
+
+    _DECLARABLE = ("symmetric", "coordinatewise_symmetric", "log_concave")
+
+    def __init__(self, distribution: torch.distributions.Distribution, dim: int = 1,
+                 name: str | None = None, **declared: bool):
+        unknown = sorted(set(declared) - set(self._DECLARABLE))
+        if unknown:
+            raise ValueError(f"unknown declaration {unknown[0]!r} for a one-dimensional torch Distribution "
+                             f"noise; allowed: {', '.join(self._DECLARABLE)}")
+        super().__init__(dim, None, {"distribution": type(distribution).__name__})
+        for key, value in declared.items():
+            setattr(self, key, bool(value))
+        if declared.get("symmetric") and not declared.get("coordinatewise_symmetric", True):
+            raise ValueError("a symmetric one-dimensional law is symmetric in every coordinate: "
+                             "coordinatewise_symmetric cannot be False")
+        self.coordinatewise_symmetric = self.symmetric
+        self.distribution = distribution
+        self.name = name or type(distribution).__name__
+        try:
+            var = float(distribution.variance)
+            self.sigma = math.sqrt(var) if math.isfinite(var) else None
+        except (NotImplementedError, AttributeError, TypeError, RuntimeError):
+            self.sigma = None
+
+    def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
+        shape = _as_size(shape)
+        return _draw(self.distribution, math.prod(shape), generator).to(device=device, dtype=dtype).reshape(shape)
+
+    def log_prob_coords(self, x):
+        found = _parameter(self.distribution)
+        dtype = found.dtype if found is not None else torch.get_default_dtype()
+        return self.distribution.log_prob(x.to(dtype)).to(x.dtype)
+
+
+def _draw(distribution, n: int, generator) -> torch.Tensor:
+    """``n`` draws of a torch Distribution; with a generator, from a forked copy of torch's global
+    generator seeded from it (torch's distributions take no generator), restored afterwards."""
+    if generator is None:
+        return distribution.sample((n,))
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    found = _parameter(distribution)
+    cuda = [found.device] if found is not None and found.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        for dev in cuda:
+            torch.cuda.default_generators[dev.index or 0].manual_seed(seed)
+        return distribution.sample((n,))
+
+
+def _parameter(distribution):
+    """A distribution's first floating tensor parameter, looking into wrapped distributions
+    (Independent, TransformedDistribution's base_dist); None without one."""
     for value in vars(distribution).values():
         if isinstance(value, torch.Tensor) and value.is_floating_point():
-            return value.dtype
+            return value
         if isinstance(value, torch.distributions.Distribution):
-            found = _parameter_dtype(value)
+            found = _parameter(value)
             if found is not None:
                 return found
     return None
-
-
-def _log_diff(log_num: torch.Tensor, log_den: torch.Tensor) -> torch.Tensor:
-    """log_num - log_den with (-inf) - (-inf) := 0 (both outside the support; never sampled)."""
-    out = log_num - log_den
-    both = torch.isneginf(log_num) & torch.isneginf(log_den)
-    return torch.where(both, torch.zeros_like(out), out)
 
 
 def _fmt(value) -> str:
@@ -298,6 +423,33 @@ def _laplace_log_ratio(u: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     sgn = torch.sign(shift)
     mag = shift.abs()
     return torch.minimum(torch.maximum(2 * u * sgn - mag, -mag), mag)
+
+
+def _laplace_ray(u: torch.Tensor, v: torch.Tensor, b: float) -> RayFn:
+    """Laplace with scale b along lam v: with y_i = u_i sign(v_i)/|v_i|, the clamp form of the ratio
+    gives L = (sum_i |v_i| min(2 y_i^+, 2 lam) - lam ||v||_1) / b; bucketing y^+ by the lam grid
+    makes the cost O(n k log G + n G) instead of O(n k G)."""
+    w = v.abs()
+    y = (u * torch.sign(v) / w.masked_fill(w == 0, 1.0)).clamp_min(0).masked_fill(w == 0, 0.0)
+    l1 = w.sum()
+
+    def evaluate(lams):
+        order = torch.argsort(lams)
+        sorted_lams = lams[order]
+        bucket = torch.searchsorted(sorted_lams, y.contiguous(), right=True)   # #lams <= y_i
+        n, grid = u.shape[0], lams.numel()
+        below_sum = torch.zeros(n, grid + 1, dtype=u.dtype, device=u.device)
+        above_w = torch.zeros(n, grid + 1, dtype=u.dtype, device=u.device)
+        below_sum.scatter_add_(1, bucket, 2 * w * y)
+        above_w.scatter_add_(1, bucket, w.expand_as(y))
+        # for lam_g: terms with y_i < lam_g have bucket <= g; those with y_i >= lam_g have bucket > g
+        part_below = below_sum.cumsum(1)[:, :grid]
+        part_above = above_w.flip(1).cumsum(1).flip(1)[:, 1:]
+        total = part_below + 2 * sorted_lams * part_above - sorted_lams * l1
+        out = torch.empty(grid, n, dtype=u.dtype, device=u.device)
+        out[order] = (total / b).T
+        return out
+    return evaluate
 
 
 def _log1p_square(z: torch.Tensor) -> torch.Tensor:
@@ -499,13 +651,37 @@ _exponential_mixture = _ExponentialMixtureGen(name="exponential_mixture", shapes
 
 
 class Gaussian(IIDNoise):
-    """N(0, sigma^2) per coordinate. log mu_1(x) = -x^2/(2 sigma^2) - log(sqrt(2 pi) sigma)."""
+    """N(0, sigma^2) per coordinate (``scale`` = sigma). log mu_1(x) = -x^2/(2 sigma^2) - log(sqrt(2 pi) sigma).
+
+    Along a ray L depends on <u, v> only, drawn as N(0, sigma^2 ||v||^2); the exact backend reduces
+    to one dimension with shift ||delta||_2 (Cohen et al., ICML 2019)."""
 
     name = "gaussian"
+    symmetric = coordinatewise_symmetric = log_concave = True
+    support = UNBOUNDED
+    compact_rays = True
+    closed_form = "gaussian"
 
     def __init__(self, sigma=1.0, dim=1):
         sigma = check_positive("sigma", sigma)
         super().__init__(dim, sigma, {"sigma": sigma})
+        self.scale = sigma
+
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return 1.0
+
+    def ray_log_ratio(self, u, v):
+        return gaussian_ray(u @ v, (v * v).sum(), self.sigma**2)
+
+    def ray_sampler(self, v, groups):
+        std = self.sigma * float(torch.linalg.vector_norm(v))
+
+        def draw(n, generator, device, dtype):
+            proj = std * torch.randn(n, generator=generator, device=device, dtype=dtype)
+            v_on = v.to(device=device, dtype=dtype)
+            return gaussian_ray(proj, (v_on * v_on).sum(), self.sigma**2)
+        return draw
 
     def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
         return self.sigma * torch.randn(shape, generator=generator, device=device, dtype=dtype)
@@ -525,11 +701,20 @@ class Laplace(IIDNoise):
     """Laplace with scale b = sigma/sqrt(2): log mu_1(x) = -|x|/b - log(2b)."""
 
     name = "laplace"
+    symmetric = coordinatewise_symmetric = log_concave = True
+    support = UNBOUNDED
 
     def __init__(self, sigma=1.0, dim=1):
         sigma = check_positive("sigma", sigma)
         super().__init__(dim, sigma, {"sigma": sigma})
         self.scale = sigma / math.sqrt(2.0)
+
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return math.sqrt(2.0)
+
+    def ray_log_ratio(self, u, v):
+        return _laplace_ray(u, v, self.scale)
 
     def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
         # inverse CDF of a uniform on (-1/2, 1/2), exact in distribution
@@ -548,14 +733,46 @@ class Laplace(IIDNoise):
 
 
 class Uniform(IIDNoise):
-    """Uniform on the cube [-a, a]^d with a = sqrt(3) sigma. log mu_1 = -log(2a) on [-a, a]."""
+    """Uniform on the cube [-a, a]^d with a = sqrt(3) sigma (``scale`` = a). log mu_1 = -log(2a) on [-a, a].
+
+    Along a ray L is 0 until the draw leaves the shifted cube and -inf after; for a direction of
+    equal-magnitude groups, the exit scale of a group of c coordinates of magnitude m is
+    2a (1 - V^(1/c)) / m with V ~ U(0, 1) (the minimum of c uniforms), drawn directly."""
 
     name = "uniform"
+    symmetric = coordinatewise_symmetric = log_concave = True
+    compact_rays = True
+    closed_form = "uniform"
 
     def __init__(self, sigma=1.0, dim=1):
         sigma = check_positive("sigma", sigma)
         super().__init__(dim, sigma, {"sigma": sigma})
-        self.half_width = math.sqrt(3.0) * sigma
+        self.half_width = self.scale = math.sqrt(3.0) * sigma
+
+    @property
+    def support(self):
+        return (-self.half_width, self.half_width)
+
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return 1 / math.sqrt(3.0)
+
+    def ray_log_ratio(self, u, v):
+        a = self.half_width
+        exits = ((a + torch.sign(v) * u) / v.abs()).masked_fill(v == 0, math.inf)
+        return exit_ray(exits.amin(-1))
+
+    def ray_sampler(self, v, groups):
+        if groups is None:
+            return None
+        width = 2 * self.half_width
+
+        def draw(n, generator, device, dtype):
+            exits = [width * -torch.expm1(torch.log(torch.rand(n, generator=generator, device=device,
+                                                                dtype=dtype)) / c) / abs(m)
+                     for c, m in groups if m != 0]
+            return exit_ray(torch.stack(exits).amin(0))
+        return draw
 
     def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
         v = torch.rand(shape, generator=generator, device=device, dtype=dtype)
@@ -583,11 +800,12 @@ class GeneralNormal(IIDNoise):
     Laplace. Sampling: |x| = alpha G^(1/beta), G ~ Gamma(1/beta, 1), random sign."""
 
     name = "general-normal"
+    symmetric = coordinatewise_symmetric = True
+    support = UNBOUNDED
 
-    def __init__(self, sigma=None, beta=None, dim=1, scale=None):
+    def __init__(self, sigma=None, dim=1, *, beta=None, scale=None):
         beta = _check_shape("beta", beta)
-        ratio = math.exp(0.5 * (math.lgamma(3 / beta) - math.lgamma(1 / beta)))
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, ratio)
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(beta=beta))
         super().__init__(dim, sigma, {"beta": beta, "sigma": sigma, "scale": self.scale})
         self.beta = beta
         self._log_norm = math.log(beta / (2 * self.scale)) - math.lgamma(1 / beta)
@@ -607,14 +825,28 @@ class GeneralNormal(IIDNoise):
     def marginal(self):
         return st.gennorm(self.beta, scale=self.scale)
 
+    @classmethod
+    def sigma_per_scale(cls, dim=1, *, beta):
+        return math.exp(0.5 * (math.lgamma(3 / beta) - math.lgamma(1 / beta)))
+
+    @property
+    def log_concave(self):
+        return self.beta >= 1
+
+    @property
+    def closed_form(self):
+        return "gaussian" if self.beta == 2 else None
+
 
 class Cauchy(IIDNoise):
     """Cauchy with ``scale`` gamma (no variance: ``sigma`` is not accepted).
     mu_1(x) = 1/(pi gamma (1 + (x/gamma)^2)). Sampling: gamma Z1/Z2, Z1, Z2 ~ N(0, 1)."""
 
     name = "cauchy"
+    symmetric = coordinatewise_symmetric = True
+    support = UNBOUNDED
 
-    def __init__(self, scale=None, dim=1, sigma=None):
+    def __init__(self, scale=None, dim=1, *, sigma=None):
         _, self.scale = _sigma_and_scale(self.name, sigma, scale, None)
         super().__init__(dim, None, {"scale": self.scale})
 
@@ -637,11 +869,12 @@ class Lomax(IIDNoise):
     Sampling: |x| = lam expm1(E/a), E ~ Exp(1), random sign."""
 
     name = "lomax"
+    symmetric = coordinatewise_symmetric = True
+    support = UNBOUNDED
 
-    def __init__(self, sigma=None, a=None, dim=1, scale=None):
+    def __init__(self, sigma=None, dim=1, *, a=None, scale=None):
         a = _check_shape("a", a)
-        ratio = math.sqrt(2 / ((a - 1) * (a - 2))) if a > 2 else None
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, ratio,
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(a=a),
                                              f" with a={a:g} (sigma needs a > 2)")
         super().__init__(dim, sigma, {"a": a, "sigma": sigma, "scale": self.scale})
         self.a = a
@@ -657,15 +890,21 @@ class Lomax(IIDNoise):
     def marginal(self):
         return _symmetric_lomax(self.a, scale=self.scale)
 
+    @classmethod
+    def sigma_per_scale(cls, dim=1, *, a):
+        return math.sqrt(2 / ((a - 1) * (a - 2))) if a > 2 else None
+
 
 class HyperbolicSecant(IIDNoise):
     """Hyperbolic secant: mu_1(x) = sech(pi x/(2 sigma)) / (2 sigma), variance sigma^2
     (``scale`` s = 2 sigma/pi, scipy's hypsecant scale). Sampling: |x| = -s log tan(pi V/4), V ~ U(0, 1]."""
 
     name = "hyperbolic-secant"
+    symmetric = coordinatewise_symmetric = log_concave = True
+    support = UNBOUNDED
 
-    def __init__(self, sigma=None, dim=1, scale=None):
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, math.pi / 2)
+    def __init__(self, sigma=None, dim=1, *, scale=None):
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale())
         super().__init__(dim, sigma, {"sigma": sigma, "scale": self.scale})
 
     def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
@@ -680,15 +919,21 @@ class HyperbolicSecant(IIDNoise):
     def marginal(self):
         return st.hypsecant(scale=self.scale)
 
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return math.pi / 2
+
 
 class Logistic(IIDNoise):
     """Logistic with scale s = sigma sqrt(3)/pi: mu_1(x) = e^(-x/s) / (s (1 + e^(-x/s))^2).
     Sampling: |x| = s log1p(2W/(1 - W)), W ~ U[0, 1), random sign."""
 
     name = "logistic"
+    symmetric = coordinatewise_symmetric = log_concave = True
+    support = UNBOUNDED
 
-    def __init__(self, sigma=None, dim=1, scale=None):
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, math.pi / math.sqrt(3.0))
+    def __init__(self, sigma=None, dim=1, *, scale=None):
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale())
         super().__init__(dim, sigma, {"sigma": sigma, "scale": self.scale})
 
     def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
@@ -702,6 +947,10 @@ class Logistic(IIDNoise):
     def marginal(self):
         return st.logistic(scale=self.scale)
 
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return math.pi / math.sqrt(3.0)
+
 
 class StudentT(IIDNoise):
     """Student t, ``nu`` > 0 degrees of freedom, scale s = sigma sqrt((nu - 2)/nu) for nu > 2.
@@ -709,11 +958,12 @@ class StudentT(IIDNoise):
     Sampling: s Z sqrt(nu / (2G)), Z ~ N(0, 1), G ~ Gamma(nu/2, 1)."""
 
     name = "student-t"
+    symmetric = coordinatewise_symmetric = True
+    support = UNBOUNDED
 
-    def __init__(self, sigma=None, nu=None, dim=1, scale=None):
+    def __init__(self, sigma=None, dim=1, *, nu=None, scale=None):
         nu = _check_shape("nu", nu)
-        ratio = math.sqrt(nu / (nu - 2)) if nu > 2 else None
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, ratio,
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(nu=nu),
                                              f" with nu={nu:g} (sigma needs nu > 2)")
         super().__init__(dim, sigma, {"nu": nu, "sigma": sigma, "scale": self.scale})
         self.nu = nu
@@ -731,17 +981,24 @@ class StudentT(IIDNoise):
     def marginal(self):
         return _student_t(self.nu, scale=self.scale)
 
+    @classmethod
+    def sigma_per_scale(cls, dim=1, *, nu):
+        return math.sqrt(nu / (nu - 2)) if nu > 2 else None
+
 
 class GaussianLaplace(IIDNoise):
     """Density mixture mu_1 = w Laplace(sigma) + (1 - w) N(0, sigma^2), weight ``w`` in [0, 1] on the
     Laplace component (default 1/2). Both components have std sigma, hence so does the mixture."""
 
     name = "gaussian-laplace"
+    symmetric = coordinatewise_symmetric = True
+    support = UNBOUNDED
 
-    def __init__(self, sigma=1.0, w=0.5, dim=1):
+    def __init__(self, sigma=1.0, dim=1, *, w=0.5):
         w = _check_weight("w", w)
         sigma = check_positive("sigma", sigma)
         super().__init__(dim, sigma, {"w": w, "sigma": sigma})
+        self.scale = sigma
         self.w = w
         self._laplace = Laplace(sigma)
         self._gaussian = Gaussian(sigma)
@@ -759,6 +1016,10 @@ class GaussianLaplace(IIDNoise):
     def marginal(self):
         return _gaussian_laplace(self.w, scale=self.sigma)
 
+    @classmethod
+    def sigma_per_scale(cls, dim=1, *, w=0.5):
+        return 1.0
+
 
 class ExponentialMixture(IIDNoise):
     """mu_1(x) = exp(-w|x/a| - (1 - w)(x/a)^2) / (a Z(w)), ``w`` in [0, 1] (default 1/2), ``scale`` = a.
@@ -768,11 +1029,12 @@ class ExponentialMixture(IIDNoise):
     whichever accepts more (>= 60%)."""
 
     name = "exponential-mixture"
+    symmetric = coordinatewise_symmetric = log_concave = True
+    support = UNBOUNDED
 
-    def __init__(self, sigma=None, w=0.5, dim=1, scale=None):
+    def __init__(self, sigma=None, dim=1, *, w=0.5, scale=None):
         w = _check_weight("w", w)
-        m2, _ = _expmix_moments(w)
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, math.sqrt(m2))
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(w=w))
         super().__init__(dim, sigma, {"w": w, "sigma": sigma, "scale": self.scale})
         self.w = w
         log_z = float(_expmix_log_norm(w))
@@ -807,51 +1069,124 @@ class ExponentialMixture(IIDNoise):
     def marginal(self):
         return _exponential_mixture(self.w, scale=self.scale)
 
+    @classmethod
+    def sigma_per_scale(cls, dim=1, *, w=0.5):
+        return math.sqrt(_expmix_moments(float(w))[0])
+
 
 # --------------------------------------------------------------------------------------------
 # non-i.i.d. families (radial in l2 or l_inf)
 # --------------------------------------------------------------------------------------------
 
 
-class UniformBall(Noise):
+class _L2Radial(Noise):
+    """Densities that are functions of ||x||_2: x = R theta, R from the family (``_draw_radius``),
+    theta uniform on the sphere. Along a ray ||u - lam v||^2 = ||u||^2 - 2 lam <u, v> + lam^2 ||v||^2,
+    and <theta, e> = 2B - 1 with B ~ Beta((d-1)/2, (d-1)/2), so (R, <u, v>) are drawn directly."""
+
+    symmetric = coordinatewise_symmetric = exchangeable = log_concave = True
+    compact_rays = True
+
+    def _draw_radius(self, n, generator, device, dtype) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _log_density(self, norm2: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _profile(self, norm2, shifted2, num) -> torch.Tensor:
+        """L from ||e||^2, ||e - delta||^2 and num = ||e||^2 - ||e - delta||^2."""
+        raise NotImplementedError
+
+    def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
+        z = torch.randn((n, self.dim), generator=generator, device=device, dtype=dtype)
+        radius = self._draw_radius(n, generator, device, dtype)
+        return z * (radius / torch.linalg.vector_norm(z, dim=-1)).unsqueeze(-1)
+
+    def log_prob(self, x):
+        return self._log_density((x * x).sum(-1))
+
+    def log_ratio(self, e, delta):
+        num = 2 * (e * delta).sum(-1) - (delta * delta).sum(-1)
+        norm2 = (e * e).sum(-1)
+        return self._profile(norm2, (norm2 - num).clamp_min(0), num)
+
+    def ray_log_ratio(self, u, v):
+        return radial_ray((u * u).sum(-1), u @ v, (v * v).sum(), self._profile)
+
+    def ray_sampler(self, v, groups):
+        vnorm = float(torch.linalg.vector_norm(v))
+        d = self.dim
+
+        def draw(n, generator, device, dtype):
+            radius = self._draw_radius(n, generator, device, dtype)
+            if d == 1:
+                cos = torch.where(torch.rand(n, generator=generator, device=device, dtype=dtype) < 0.5,
+                                  -1.0, 1.0).to(dtype)
+            else:
+                g1 = standard_gamma((d - 1) / 2, (n,), generator, device, dtype)
+                g2 = standard_gamma((d - 1) / 2, (n,), generator, device, dtype)
+                cos = (g1 - g2) / (g1 + g2)
+            return radial_ray(radius * radius, radius * cos * vnorm, vnorm * vnorm, self._profile)
+        return draw
+
+
+class UniformBall(_L2Radial):
     """Uniform in the l2 ball of radius lam (``scale``), sigma = lam / sqrt(d + 2).
     Sampling: lam U^(1/d) Z/|Z|_2, Z ~ N(0, I_d)."""
 
     name = "uniform-ball"
 
-    def __init__(self, sigma=None, dim=1, scale=None):
+    def __init__(self, sigma=None, dim=1, *, scale=None):
         dim = check_dim(dim)
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, 1 / math.sqrt(dim + 2))
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(dim))
         super().__init__(dim, sigma, {"sigma": sigma, "scale": self.scale})
         # log vol B_d(lam) = (d/2) log pi - lgamma(d/2 + 1) + d log lam
         self._log_volume = (0.5 * dim * math.log(math.pi) - math.lgamma(0.5 * dim + 1)
                             + dim * math.log(self.scale))
 
-    def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
-        z = torch.randn((n, self.dim), generator=generator, device=device, dtype=dtype)
-        log_u = torch.log1p(-torch.rand(n, generator=generator, device=device, dtype=dtype))
-        radius = self.scale * torch.exp(log_u / self.dim)
-        return z * (radius / torch.linalg.vector_norm(z, dim=-1)).unsqueeze(-1)
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return 1 / math.sqrt(dim + 2)
 
-    def log_prob(self, x):
-        norm = torch.linalg.vector_norm(x, dim=-1)
-        return torch.where(norm <= self.scale, torch.full_like(norm, -self._log_volume),
-                           torch.full_like(norm, -math.inf))
+    @property
+    def support(self):
+        return (-self.scale, self.scale)
+
+    def _draw_radius(self, n, generator, device, dtype):
+        log_u = torch.log1p(-torch.rand(n, generator=generator, device=device, dtype=dtype))
+        return self.scale * torch.exp(log_u / self.dim)
+
+    def _log_density(self, norm2):
+        return torch.where(norm2 <= self.scale**2, torch.full_like(norm2, -self._log_volume),
+                           torch.full_like(norm2, -math.inf))
+
+    def _profile(self, norm2, shifted2, num):
+        before, after = norm2 <= self.scale**2, shifted2 <= self.scale**2
+        out = torch.zeros_like(num)
+        return out.masked_fill(before & ~after, -math.inf).masked_fill(~before & after, math.inf)
 
 
 class LinfExp(Noise):
     """mu(x) = exp(-|x|_inf/lam) / (2^d d! lam^d), ``scale`` = lam, sigma = lam sqrt((d+1)(d+2)/3).
     Sampling: R = |x|_inf ~ Gamma(d, lam) (the radial density is prop. to r^(d-1) e^(-r/lam)), then
-    uniform on the l_inf sphere of radius R: a uniform face coordinate set to +-R, the others U[-R, R]."""
+    uniform on the l_inf sphere of radius R: a uniform face coordinate set to +-R, the others U[-R, R].
+    Along a ray the off-support maximum of |u_i| is fixed, and a group of equal v_i = m needs only
+    its maximum and minimum: max(U_max - lam m, lam m - U_min)."""
 
     name = "linf-exp"
+    symmetric = coordinatewise_symmetric = exchangeable = log_concave = True
+    support = UNBOUNDED
+    compact_rays = True
 
-    def __init__(self, sigma=None, dim=1, scale=None):
+    def __init__(self, sigma=None, dim=1, *, scale=None):
         dim = check_dim(dim)
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale,
-                                             math.sqrt((dim + 1) * (dim + 2) / 3))
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(dim))
         super().__init__(dim, sigma, {"sigma": sigma, "scale": self.scale})
         self._log_norm = dim * math.log(2 * self.scale) + math.lgamma(dim + 1)
+
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return math.sqrt((dim + 1) * (dim + 2) / 3)
 
     def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
         radius = self.scale * standard_gamma(self.dim, (n, 1), generator, device, dtype)
@@ -865,32 +1200,50 @@ class LinfExp(Noise):
     def log_ratio(self, e, delta):
         return (e.abs().amax(-1) - (e - delta).abs().amax(-1)) / self.scale
 
+    def ray_log_ratio(self, u, v):
+        support = v != 0
+        off = (u[:, ~support].abs().amax(-1) if (~support).any()
+               else torch.zeros(u.shape[0], dtype=u.dtype, device=u.device))
+        groups = [(float(m), u[:, v == m].amax(-1), u[:, v == m].amin(-1))
+                  for m in torch.unique(v[support]).tolist()]
+        base = u.abs().amax(-1)
 
-class L2Exp(Noise):
+        def evaluate(lams):
+            lams = lams[:, None]
+            shifted = off.expand(lams.shape[0], -1)
+            for m, hi, lo in groups:
+                shifted = torch.maximum(shifted, torch.maximum(hi - lams * m, lams * m - lo))
+            return (base - shifted) / self.scale
+        return evaluate
+
+
+class L2Exp(_L2Radial):
     """mu(x) = exp(-|x|_2/lam) Gamma(d/2) / (2 pi^(d/2) Gamma(d) lam^d), ``scale`` = lam,
     sigma = lam sqrt(d + 1). Sampling: R ~ Gamma(d, lam) times a uniform direction Z/|Z|_2."""
 
     name = "l2-exp"
+    support = UNBOUNDED
 
-    def __init__(self, sigma=None, dim=1, scale=None):
+    def __init__(self, sigma=None, dim=1, *, scale=None):
         dim = check_dim(dim)
-        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, math.sqrt(dim + 1))
+        sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(dim))
         super().__init__(dim, sigma, {"sigma": sigma, "scale": self.scale})
         self._log_norm = (math.log(2.0) + 0.5 * dim * math.log(math.pi) - math.lgamma(0.5 * dim)
                           + math.lgamma(dim) + dim * math.log(self.scale))
 
-    def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
-        z = torch.randn((n, self.dim), generator=generator, device=device, dtype=dtype)
-        radius = self.scale * standard_gamma(self.dim, (n, 1), generator, device, dtype)
-        return z * (radius / torch.linalg.vector_norm(z, dim=-1, keepdim=True))
+    @classmethod
+    def sigma_per_scale(cls, dim=1):
+        return math.sqrt(dim + 1)
 
-    def log_prob(self, x):
-        return -torch.linalg.vector_norm(x, dim=-1) / self.scale - self._log_norm
+    def _draw_radius(self, n, generator, device, dtype):
+        return self.scale * standard_gamma(self.dim, (n,), generator, device, dtype)
 
-    def log_ratio(self, e, delta):
-        # |e| - |e - delta| = (2<e, delta> - |delta|^2) / (|e| + |e - delta|): no cancellation
-        num = 2 * (e * delta).sum(-1) - (delta * delta).sum(-1)
-        den = torch.linalg.vector_norm(e, dim=-1) + torch.linalg.vector_norm(e - delta, dim=-1)
+    def _log_density(self, norm2):
+        return -norm2.sqrt() / self.scale - self._log_norm
+
+    def _profile(self, norm2, shifted2, num):
+        # (|e| - |e - delta|)/lam = num / (|e| + |e - delta|) / lam: no cancellation
+        den = norm2.sqrt() + shifted2.sqrt()
         return torch.where(den > 0, num / den, torch.zeros_like(num)) / self.scale
 
 
@@ -923,11 +1276,23 @@ def noise(name, sigma: float | None = None, dim: int = 1, **shape) -> Noise:
 
     ``sigma`` is the per-coordinate standard deviation (default 1); families without a variance
     take ``scale=`` instead (see each family's docstring). Names accept ``_`` for ``-``.
+    A one-dimensional torch Distribution is used i.i.d. over ``dim`` coordinates
+    (:class:`IIDDistributionNoise`); one over R^d as it is (:class:`DistributionNoise`). Either takes
+    declarations by keyword, e.g. ``unicr.noise(torch.distributions.Laplace(0., 1.), dim=64,
+    symmetric=True)``; what is not declared is unknown.
     """
     if isinstance(name, Noise):
         return name
     if not isinstance(name, str):
-        return DistributionNoise(name)
+        if sigma is not None:
+            raise ValueError("sigma is not applicable to a torch Distribution noise: its parameters set its scale")
+        if getattr(name, "batch_shape", None) == torch.Size() and getattr(name, "event_shape", None) == torch.Size():
+            return IIDDistributionNoise(name, dim, **shape)
+        wrapped = DistributionNoise(name, **shape)
+        if dim not in (1, wrapped.dim):
+            raise ValueError(f"dim={dim} does not match the torch Distribution's dimension {wrapped.dim} "
+                             "(dim applies to one-dimensional distributions, used i.i.d.)")
+        return wrapped
     key = check_choice("noise", name.replace("_", "-"), _REGISTRY)
     factory = _REGISTRY[key]
     params = inspect.signature(factory).parameters

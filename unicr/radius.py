@@ -5,45 +5,181 @@ lam*(v) ||v||_p, where lam*(v) is the first scale at which lam v reaches the NP 
 upper bound on the tight radius R*_p up to estimation error; any searched lam v beyond the band is
 a witness that R*_p <= ||lam v||_p.
 
-Direction search: the k-sparse equal directions from the axis to the full diagonal are screened
-by Monte Carlo on a reduced sample (``search_samples``, fewer for very dense directions so that
-at most SCREEN_BUDGET coordinates are drawn, its own seed), whatever the backend; the
-directions that win at some p_A are then re-evaluated (at most MAX_FINALISTS, those winning most
-p_A) on the full sample with the main seed (a confirmation run, so the reported
-band carries no selection bias), each at confidence 1 - (1 - c)/m for m finalists (Bonferroni),
-and the radius is the minimum over finalists. ``search="pso"`` adds a particle-swarm refinement
-(:mod:`unicr.search`) started from the best sparse directions.
+Direction search: the family of :func:`unicr.directions.search_family` (k-sparse equal directions
+from the axis to the full diagonal, with the signs and positions the noise's declarations
+require) is screened by Monte Carlo on a reduced sample (``search_samples``, fewer for very dense
+directions so that at most SCREEN_BUDGET coordinates are drawn) from the ``search`` stream,
+whatever the backend; the directions that win at some p_A are then re-evaluated (at most
+MAX_FINALISTS, those winning most p_A) on the full sample from the ``main`` stream (a confirmation
+run, so the reported band carries no selection bias), each at confidence 1 - (1 - c)/m for m
+finalists (Bonferroni), and the radius is the minimum over finalists. ``search="pso"`` adds a
+particle-swarm refinement (:mod:`unicr.search`) started from the best screened directions.
+
+Each radius says what its band is (``Radius.band``): ``"confidence"`` (Monte Carlo, at the stated
+confidence), ``"rigorous"`` (deterministic backend with proven bounds: closed forms, or numeric
+bounds for log-concave noise) or ``"numerical"`` (deterministic backend where the bounds rest on
+numerically located turning points and first crossings).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .boundary import solve_ray
-from .directions import Direction, sparse_family
+from .directions import Direction, search_family
 from .errors import check_choice, check_norm, check_probability_pair
 from .noises import Noise, noise as make_noise
 from .statistics import MonteCarloRay
+from .streams import check_purpose
 
-__all__ = ["Radius", "Margin", "certified_radius", "radius_curve", "witness_margin", "DEFAULT_P_A_GRID"]
+__all__ = ["EngineSettings", "Witness", "Radius", "Margin", "certified_radius", "radius_curve",
+           "witness_margin", "DEFAULT_P_A_GRID", "BANDS"]
 
 DEFAULT_P_A_GRID = tuple(np.round(np.linspace(0.55, 0.99, 45), 6)) + (0.995, 0.999, 0.9999)
-SEARCH_SEED_OFFSET = 7919
 SCREEN_BUDGET = 1 << 23
 MAX_FINALISTS = 3
+PILOT_SAMPLES = 4096
+#: band kinds, weakest first (a radius built from several finalists takes the weakest)
+BANDS = ("confidence", "numerical", "rigorous")
+SEARCHES = ("sparse", "pso", "axis", "diagonal")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything that shapes an engine run besides the noise, the norm and the probabilities.
+
+    ``samples``: Monte Carlo draws of the main run; ``seed``: the seed of every named stream
+    (:mod:`unicr.streams`); ``confidence``: of the band; ``backend``: "mc", "exact" (the
+    deterministic backend, i.i.d. noise with a marginal) or "auto" (exact wherever it applies);
+    ``search``: "sparse", "pso", "axis", "diagonal", a Direction or a tuple of Directions;
+    ``search_samples``: draws of the screening run; ``points``: lam grid points of a ray.
+    """
+
+    samples: int = 100_000
+    seed: int = 0
+    device: str | None = None
+    confidence: float = 0.99
+    backend: str = "mc"
+    search: object = "sparse"
+    search_samples: int = 4096
+    points: int = 64
+
+    def __post_init__(self):
+        for name, low in (("samples", 100), ("search_samples", 100), ("points", 8), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not float(value).is_integer() or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if not 0 < float(self.confidence) < 1:
+            raise ValueError(f"confidence must lie in (0, 1), got {self.confidence!r}")
+        object.__setattr__(self, "confidence", float(self.confidence))
+        object.__setattr__(self, "backend", check_choice("backend", self.backend, {"mc", "exact", "auto"}))
+        search = self.search
+        if isinstance(search, str):
+            search = check_choice("search", search, SEARCHES)
+        elif isinstance(search, Direction):
+            search = (search,)
+        elif isinstance(search, (list, tuple)) and search and all(isinstance(d, Direction) for d in search):
+            search = tuple(search)
+        else:
+            raise ValueError("search must be 'sparse', 'pso', 'axis', 'diagonal', a Direction or a list "
+                             f"of Directions, got {search!r}")
+        object.__setattr__(self, "search", search)
+        if self.device is not None:
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError):
+                raise ValueError(f"device must name a torch device (e.g. 'cpu', 'cuda'), got {self.device!r}") from None
+
+
+def _settings(settings: EngineSettings | None, options: dict) -> EngineSettings:
+    unknown = sorted(set(options) - set(EngineSettings.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"unknown engine option {unknown[0]!r}; allowed: "
+                         f"{', '.join(EngineSettings.__dataclass_fields__)}")
+    return replace(settings or EngineSettings(), **options)
+
+
+@dataclass(frozen=True, eq=False)
+class Witness:
+    """A perturbation delta = scale * v with K(delta) <= 0 (at the stated band): R*_p <= ||delta||_p.
+
+    ``direction`` is v, ``scale`` the factor, ``p`` the norm order and ``noise`` the noise it
+    refutes (its description). ``delta_norm`` is ||delta||_p.
+    """
+
+    direction: Direction
+    scale: float
+    p: float
+    noise: str = ""
+
+    @property
+    def delta_norm(self) -> float:
+        return self.scale * self.direction.norm(self.p)
+
+    @property
+    def label(self) -> str:
+        return self.direction.label
+
+    @property
+    def support(self) -> int:
+        return self.direction.support_size
+
+    def delta(self) -> torch.Tensor:
+        """delta itself, in R^dim."""
+        return self.scale * self.direction.dense()
+
+    def rescaled(self, delta_norm: float) -> "Witness":
+        """The same direction with ||delta||_p = delta_norm."""
+        return replace(self, scale=self.scale * delta_norm / self.delta_norm)
+
+    def to_dict(self) -> dict:
+        """JSON-ready: delta as groups of equal coordinates (or values at positions), scale, norm."""
+        v = self.direction
+        out = {"label": v.label, "dim": v.dim, "support": v.support_size, "scale": self.scale,
+               "delta_norm": self.delta_norm, "p": self.p, "noise": self.noise}
+        if v.groups is not None and v.index is None:
+            out["groups"] = [{"count": c, "value": self.scale * m} for c, m in v.groups]
+        else:
+            out["values"] = (self.scale * v.values).tolist()
+            if v.index is not None:
+                out["index"] = v.index.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Witness":
+        """Inverse of :meth:`to_dict` (the stored values are delta = scale * v)."""
+        try:
+            scale, dim = float(data["scale"]), int(data["dim"])
+            if not scale > 0:
+                raise ValueError(f"scale must be > 0, got {scale!r}")
+            label = str(data.get("label", "custom"))
+            if "groups" in data:
+                groups = tuple((int(g["count"]), float(g["value"]) / scale) for g in data["groups"])
+                values = torch.cat([torch.full((c,), m, dtype=torch.float64) for c, m in groups])
+                direction = Direction(values, dim, label=label, groups=groups)
+            else:
+                values = torch.tensor([float(x) / scale for x in data["values"]], dtype=torch.float64)
+                index = torch.tensor([int(i) for i in data["index"]]) if "index" in data else None
+                direction = Direction(values, dim, index=index, label=label)
+            p = check_norm(data.get("p", 2.0))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError("witness must be a dict as stored by unicr (label, dim, groups or values, "
+                             f"scale, p): {exc}") from None
+        return cls(direction, scale, p, str(data.get("noise", "")))
 
 
 @dataclass(frozen=True)
 class Radius:
     """A certified radius with its band and the witness attaining it.
 
-    ``radius`` is the estimate of R_U; ``lower``/``upper`` bound it at ``confidence`` (Monte
-    Carlo) or rigorously (exact backend). ``witness`` describes delta = scale * v at the *upper*
-    end of the band: with the stated confidence, K(delta) <= 0 there.
+    ``radius`` is the estimate of R_U; ``lower``/``upper`` bound it, as ``band`` says: at
+    ``confidence`` ("confidence", Monte Carlo), with proven bounds ("rigorous") or numerically
+    ("numerical"). ``witness`` is delta at the *upper* end of the band: K(delta) <= 0 there.
+    R_U is an upper bound on the tight radius only as good as the direction search.
     """
 
     radius: float
@@ -52,8 +188,9 @@ class Radius:
     p_a: float
     p_b: float
     norm: float
-    witness: dict = field(repr=False)
+    witness: Witness = field(repr=False)
     backend: str = "mc"
+    band: str = "confidence"
     confidence: float = 0.99
     samples: int = 0
 
@@ -72,10 +209,11 @@ class Margin:
     estimate: float
     lower: float
     upper: float
-    norm: float
+    delta_norm: float
     backend: str
     samples: int
     seed: int
+    stream: str = "witness"
 
     @property
     def holds(self) -> bool:
@@ -83,9 +221,7 @@ class Margin:
 
 
 def _noise_scale(noise: Noise) -> float:
-    if noise.sigma:
-        return float(noise.sigma)
-    return float(noise.params.get("scale", 1.0))
+    return float(noise.sigma or noise.scale or 1.0)
 
 
 def _probabilities(p_a, p_b):
@@ -101,15 +237,16 @@ def _probabilities(p_a, p_b):
 
 
 def _candidate_directions(noise: Noise, p: float, search) -> list[Direction]:
-    if isinstance(search, Direction):
-        return [search]
-    if isinstance(search, (list, tuple)) and search and all(isinstance(d, Direction) for d in search):
+    if isinstance(search, tuple):
+        for d in search:
+            if d.dim != noise.dim:
+                raise ValueError(f"direction dim {d.dim} does not match noise dim {noise.dim}")
         return list(search)
-    family = sparse_family(noise.dim, p)
+    family = search_family(noise, p)
     if search == "axis":
-        return family[:1]
+        return [d for d in family if d.support_size == 1]
     if search == "diagonal":
-        return family[-1:]
+        return [d for d in family if d.support_size == noise.dim]
     return family
 
 
@@ -123,70 +260,63 @@ class _RayResult:
     upper: np.ndarray
     witness_scale: np.ndarray
     backend: str
+    band: str
 
 
-def _ray(noise, direction, *, samples, seed, device, confidence, backend):
+def _ray(noise, direction, settings: EngineSettings, *, stream="main", samples=None, confidence=None):
     """The statistic along a direction for the chosen backend."""
-    if backend in ("exact", "auto"):
+    if settings.backend in ("exact", "auto"):
         from . import exact
         if exact.applies(noise, direction):
             return exact.ExactRayScores(noise, direction)
-        if backend == "exact":
-            raise ValueError("backend='exact' needs i.i.d. noise with a one-dimensional marginal and a "
-                             "direction of equal-magnitude groups; use backend='mc' or 'auto'")
-    return MonteCarloRay(noise, direction, samples=samples, seed=seed, device=device,
-                         confidence=confidence)
+        if settings.backend == "exact":
+            raise ValueError("backend='exact' needs i.i.d. noise with a one-dimensional marginal, a "
+                             "direction of equal-value groups and, beyond one coordinate, a density "
+                             "positive on the whole line; use backend='mc' or 'auto'")
+    return MonteCarloRay(noise, direction, samples=samples or settings.samples, seed=settings.seed,
+                         stream=stream, device=settings.device,
+                         confidence=confidence or settings.confidence)
 
 
-def _along(noise, direction, p, p_a, p_b, *, samples, seed, device, confidence, backend,
-           points) -> _RayResult:
+def _along(noise, direction, p, p_a, p_b, settings: EngineSettings, *, stream="main", samples=None,
+           confidence=None) -> _RayResult:
     """Solve the boundary along one direction for all (p_A, p_B)."""
-    ray = _ray(noise, direction, samples=samples, seed=seed, device=device, confidence=confidence,
-               backend=backend)
+    ray = _ray(noise, direction, settings, stream=stream, samples=samples, confidence=confidence)
     vnorm = direction.norm(p)
-    if not isinstance(ray, MonteCarloRay) and np.all(np.abs(p_a + p_b - 1) <= 1e-15):
+    mc = isinstance(ray, MonteCarloRay)
+    if not mc and np.all(np.abs(p_a + p_b - 1) <= 1e-15):
         from .exact import radius_bounds
         radius, lower, upper = radius_bounds(ray.ray, p_a, vnorm)
-        return _RayResult(direction, radius, lower, upper, upper / vnorm, "exact")
-    mc = isinstance(ray, MonteCarloRay)
+        return _RayResult(direction, radius, lower, upper, upper / vnorm, "exact", ray.ray.band)
     pilot = None
-    if mc and samples > 8192:
-        pilot = MonteCarloRay(noise, direction, samples=4096, seed=seed + 1, device=device,
-                              confidence=confidence)
-    ta = torch.as_tensor(p_a, dtype=torch.float64, device=ray_device(device))
-    tb = torch.as_tensor(p_b, dtype=torch.float64, device=ray_device(device))
-    lam, lam_lo, lam_hi = solve_ray(ray, ta, tb, scale=_noise_scale(noise), pilot=pilot, points=points)
+    if mc and ray.samples > 2 * PILOT_SAMPLES:
+        pilot = MonteCarloRay(noise, direction, samples=PILOT_SAMPLES, seed=settings.seed, stream="pilot",
+                              device=settings.device, confidence=ray.confidence)
+    device = torch.device(settings.device or "cpu")
+    ta = torch.as_tensor(p_a, dtype=torch.float64, device=device)
+    tb = torch.as_tensor(p_b, dtype=torch.float64, device=device)
+    lam, lam_lo, lam_hi = solve_ray(ray, ta, tb, scale=_noise_scale(noise), pilot=pilot,
+                                    points=settings.points)
     lam, lam_lo, lam_hi = (x.cpu().numpy() for x in (lam, lam_lo, lam_hi))
     return _RayResult(direction, lam * vnorm, lam_lo * vnorm, lam_hi * vnorm, lam_hi,
-                      "mc" if mc else "exact")
+                      "mc" if mc else "exact", "confidence" if mc else ray.ray.band)
 
 
-def ray_device(device) -> torch.device:
-    return torch.device(device) if device is not None else torch.device("cpu")
-
-
-def _search(noise, p, p_a, p_b, *, search, samples, search_samples, seed, device, confidence,
-            backend, points) -> list[Direction]:
+def _search(noise, p, p_a, p_b, settings: EngineSettings) -> list[Direction]:
     """Screen candidate directions on a reduced sample; return those that win at some p_A."""
-    if isinstance(search, str):
-        search = check_choice("search", search, {"sparse", "pso", "axis", "diagonal"})
-    elif not (isinstance(search, Direction) or (isinstance(search, (list, tuple)) and search
-                                                 and all(isinstance(d, Direction) for d in search))):
-        raise ValueError("search must be 'sparse', 'pso', 'axis', 'diagonal', a Direction or a list "
-                         f"of Directions, got {search!r}")
-    candidates = _candidate_directions(noise, p, search)
-    if len(candidates) == 1 and search != "pso":
+    candidates = _candidate_directions(noise, p, settings.search)
+    if len(candidates) == 1 and settings.search != "pso":
         return candidates
     # screening is always Monte Carlo on the reduced sample (cheap for every direction); the
     # finalists are then evaluated with the requested backend
-    kwargs = dict(samples=min(search_samples, samples), seed=seed + SEARCH_SEED_OFFSET, device=device,
-                  confidence=confidence, backend="mc", points=points)
-    screened = [_along(noise, v, p, p_a, p_b, **dict(kwargs, samples=_screen_samples(kwargs["samples"], v)))
+    screen = replace(settings, backend="mc")
+    samples = min(settings.search_samples, settings.samples)
+    screened = [_along(noise, v, p, p_a, p_b, screen, stream="search", samples=_screen_samples(samples, v))
                 for v in candidates]
-    if search == "pso":
+    if settings.search == "pso":
         from .search import pso_refine
         screened.append(pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: _along(
-            noise, v, p, p_a, p_b, **kwargs)))
+            noise, v, p, p_a, p_b, screen, stream="search", samples=samples)))
     est = np.stack([np.nan_to_num(r.radius, nan=np.inf) for r in screened])
     wins = np.bincount(np.argmin(est, 0), minlength=len(screened))
     ranked = sorted(np.flatnonzero(wins), key=lambda i: (-wins[i], float(np.mean(est[i]))))
@@ -198,96 +328,80 @@ def _screen_samples(samples: int, direction: Direction) -> int:
     return int(min(samples, max(256, SCREEN_BUDGET // direction.support_size)))
 
 
-def radius_curve(noise, norm, p_a=DEFAULT_P_A_GRID, *, p_b=None, samples: int = 100_000,
-                 seed: int = 0, device=None, confidence: float = 0.99, backend: str = "mc",
-                 search="sparse", search_samples: int = 4096, points: int = 64) -> pd.DataFrame:
-    """The p_A -> R curve: one row per p_A with radius, lower, upper and the witness direction.
+def radius_curve(noise, norm, p_a=DEFAULT_P_A_GRID, *, p_b=None, settings: EngineSettings | None = None,
+                 **options) -> pd.DataFrame:
+    """The p_A -> R curve: one row per p_A with radius, lower, upper, the band's kind and the witness.
 
-    ``search``: "sparse" (k-sparse equal directions, axis to diagonal), "pso" (plus a particle
-    swarm refinement), "axis", "diagonal", or explicit Direction(s). ``backend``: "mc", "exact"
-    or "auto" (exact where it applies).
+    ``settings`` (an :class:`EngineSettings`) and/or its fields as keywords (``samples=``,
+    ``seed=``, ``backend=``, ``search=`` ...), see :func:`certified_radius`.
     """
-    results = _curve(noise, norm, p_a, p_b=p_b, samples=samples, seed=seed, device=device,
-                     confidence=confidence, backend=backend, search=search,
-                     search_samples=search_samples, points=points)
+    results = _curve(noise, norm, p_a, p_b, _settings(settings, options))
     rows = [{"p_a": r.p_a, "p_b": r.p_b, "radius": r.radius, "lower": r.lower, "upper": r.upper,
-             "direction": r.witness["label"], "support": r.witness["support"],
-             "witness_scale": r.witness["scale"], "backend": r.backend, "witness": r.witness}
+             "direction": r.witness.label, "support": r.witness.support, "witness_scale": r.witness.scale,
+             "backend": r.backend, "band": r.band, "witness": r.witness}
             for r in results]
     return pd.DataFrame(rows)
 
 
-def certified_radius(noise, p_a, norm, *, p_b=None, samples: int = 100_000, seed: int = 0,
-                     device=None, confidence: float = 0.99, backend: str = "mc", search="sparse",
-                     search_samples: int = 4096, points: int = 64) -> Radius:
-    """The UniCR radius at one (p_A, p_B) with its band and witness."""
+def certified_radius(noise, p_a, norm, *, p_b=None, settings: EngineSettings | None = None,
+                     **options) -> Radius:
+    """The UniCR radius at one (p_A, p_B), with its band and witness.
+
+    ``noise``: a name (``unicr.noise``), a :class:`unicr.Noise` or a torch Distribution over R^d;
+    ``norm``: any p > 0 or "inf"; ``p_b=None`` is the binary case p_B = 1 - p_A.
+
+    Guarantee: the band [lower, upper] holds R_U, the minimum over the searched directions, at
+    ``confidence`` (Monte Carlo) or rigorously (``band == "rigorous"``), and K <= 0 at the witness.
+    R_U is an upper bound on the tight radius R*; it is not a certificate (Hong et al., 2022): a
+    search that misses the worst direction makes it too large.
+    """
     if np.ndim(p_a) != 0:
         raise ValueError("p_a must be a single probability in (0, 1]; use radius_curve for a grid")
-    return _curve(noise, norm, [p_a], p_b=None if p_b is None else [p_b], samples=samples, seed=seed,
-                  device=device, confidence=confidence, backend=backend, search=search,
-                  search_samples=search_samples, points=points)[0]
+    return _curve(noise, norm, [p_a], None if p_b is None else [p_b], _settings(settings, options))[0]
 
 
-def witness_margin(noise, witness: dict, p_a: float, p_b: float | None = None, *,
-                   samples: int = 1_000_000, seed: int = 1, device=None, confidence: float = 0.99,
+def witness_margin(noise, witness, p_a: float, p_b: float | None = None, *, samples: int = 1_000_000,
+                   seed: int = 0, stream: str = "witness", device=None, confidence: float = 0.99,
                    backend: str = "auto") -> Margin:
-    """K at the stored witness delta = scale * v (a dict from :attr:`Radius.witness`).
-
-    Re-checks independently of the run that found it: a fresh seed and more draws, or the
-    deterministic backend where it applies (``backend="auto"``).
-    """
+    """K at a witness delta (a :class:`Witness` or its dict), re-checked independently of the run
+    that found it: its own random stream (``stream``, default "witness") with ``samples`` draws, or
+    the deterministic backend where it applies (``backend="auto"``)."""
     noise = make_noise(noise)
     (p_a,), (p_b,) = _probabilities([p_a], None if p_b is None else [p_b])
-    backend = check_choice("backend", backend, {"mc", "exact", "auto"})
-    try:
-        direction = Direction.from_description(witness)
-        scale = float(witness["scale"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"witness must be a dict as stored by unicr (label, dim, groups or values, "
-                         f"scale): {exc}") from None
-    # the stored description is delta itself: rebuild v = delta / scale
-    direction = Direction(direction.values / scale, direction.dim, direction.index, direction.label,
-                          None if direction.groups is None else
-                          tuple((c, m / scale) for c, m in direction.groups))
-    if direction.dim != noise.dim:
-        raise ValueError(f"witness dim {direction.dim} does not match noise dim {noise.dim}")
-    ray = _ray(noise, direction, samples=int(samples), seed=int(seed), device=device,
-               confidence=confidence, backend=backend)
-    lam = torch.tensor([scale], dtype=torch.float64, device=ray_device(device))
+    if not isinstance(witness, Witness):
+        witness = Witness.from_dict(witness)
+    if witness.direction.dim != noise.dim:
+        raise ValueError(f"witness dim {witness.direction.dim} does not match noise dim {noise.dim}")
+    settings = EngineSettings(samples=samples, seed=seed, device=device, confidence=confidence,
+                              backend=backend)
+    ray = _ray(noise, witness.direction, settings, stream=check_purpose(stream))
+    lam = torch.tensor([witness.scale], dtype=torch.float64, device=torch.device(settings.device or "cpu"))
     est, lo, hi = (float(x.reshape(-1)[0]) for x in ray.margin(lam, [p_a], [p_b]))
-    return Margin(est, lo, hi, norm=float(witness.get("norm", math.nan)),
-                  backend="mc" if isinstance(ray, MonteCarloRay) else "exact",
-                  samples=int(samples), seed=int(seed))
+    mc = isinstance(ray, MonteCarloRay)
+    return Margin(est, lo, hi, delta_norm=witness.delta_norm, backend="mc" if mc else "exact",
+                  samples=settings.samples if mc else 0, seed=settings.seed, stream=stream)
 
 
-def _curve(noise, norm, p_a, *, p_b, samples, seed, device, confidence, backend, search,
-           search_samples, points) -> list[Radius]:
+def _curve(noise, norm, p_a, p_b, settings: EngineSettings) -> list[Radius]:
     noise = make_noise(noise)
     p = check_norm(norm)
     pa, pb = _probabilities(p_a, p_b)
-    backend = check_choice("backend", backend, {"mc", "exact", "auto"})
-    if not 0 < float(confidence) < 1:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-    if int(samples) < 100:
-        raise ValueError(f"samples must be >= 100, got {samples!r}")
-    finalists = _search(noise, p, pa, pb, search=search, samples=int(samples),
-                        search_samples=int(search_samples), seed=int(seed), device=device,
-                        confidence=confidence, backend=backend, points=points)
-    each = 1.0 - (1.0 - confidence) / len(finalists)
-    finals = [_along(noise, v, p, pa, pb, samples=int(samples), seed=int(seed), device=device,
-                     confidence=each, backend=backend, points=points) for v in finalists]
+    finalists = _search(noise, p, pa, pb, settings)
+    each = 1.0 - (1.0 - settings.confidence) / len(finalists)
+    finals = [_along(noise, v, p, pa, pb, settings, confidence=each) for v in finalists]
     est = np.stack([r.radius for r in finals])
     lower = np.stack([r.lower for r in finals]).min(0)
     upper_all = np.stack([r.upper for r in finals])
     best_upper = np.argmin(upper_all, 0)
+    band = min((r.band for r in finals), key=BANDS.index)
     out = []
     for j in range(len(pa)):
         w = finals[best_upper[j]]
-        witness = w.direction.describe(scale=float(w.witness_scale[j]))
-        witness.update(scale=float(w.witness_scale[j]), norm=float(w.upper[j]), p=p,
-                       noise=noise.describe())
-        out.append(Radius(radius=float(est[:, j].min()), lower=float(lower[j]),
-                          upper=float(upper_all[best_upper[j], j]), p_a=float(pa[j]), p_b=float(pb[j]),
-                          norm=p, witness=witness, backend=w.backend, confidence=confidence,
-                          samples=int(samples)))
+        witness = Witness(w.direction, float(w.witness_scale[j]), p, noise.describe())
+        radius = float(est[:, j].min())
+        upper = float(upper_all[best_upper[j], j])
+        out.append(Radius(radius=radius, lower=min(float(lower[j]), radius), upper=max(upper, radius),
+                          p_a=float(pa[j]), p_b=float(pb[j]), norm=p, witness=witness, backend=w.backend,
+                          band=band, confidence=settings.confidence, samples=settings.samples))
     return out
+

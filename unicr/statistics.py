@@ -4,8 +4,10 @@ Notation (DESIGN.md §1): L = log mu(e - delta) - log mu(e); H0: e ~ mu, H1: e ~
 Lower NP set S_A with P_H0(S_A) = p_A, upper set S_B with P_H0(S_B) = p_B, both randomized on
 ties; margin K = P_H1(S_A) - P_H1(S_B); delta is certified iff K > 0.
 
-Estimator. N draws u ~ mu give H0 values L0 = L(u) and H1 values L1 = L(u + delta) (for
-symmetric mu, L1 = -L0 in law, so no second evaluation). The 2N values are pooled as draws from
+Estimator. N draws u ~ mu give H0 values L0 = L_delta(u) and H1 values
+L1 = L_delta(u + delta) = log mu(u) - log mu(u + delta) = -L_{-delta}(u), the ratio along the
+opposite ray on the same draws (for noise that declares itself symmetric, L1 = -L0 in law, so no
+second evaluation). The 2N values are pooled as draws from
 the mixture (H0 + H1)/2 and weighted by the balance heuristic (Veach & Guibas 1995):
 
     dH0/dmix = 2 / (1 + e^L),    dH1/dmix = 2 / (1 + e^-L),
@@ -36,7 +38,7 @@ from scipy import stats as sps
 
 from .directions import Direction
 from .noises import Noise
-from .rays import ray_is_compact, ray_log_ratio, ray_sampler
+from .streams import check_purpose, generator
 
 __all__ = ["MonteCarloRay", "histogram", "upper_set_h1_mass", "probit"]
 
@@ -109,7 +111,8 @@ class MonteCarloRay:
     """Estimated NP score along lam * v, with common random numbers across lam and p_A."""
 
     def __init__(self, noise: Noise, direction: Direction, *, samples: int = 100_000, seed: int = 0,
-                 device=None, dtype=torch.float64, sections: int = 20, confidence: float = 0.99):
+                 stream: str = "main", device=None, dtype=torch.float64, sections: int = 20,
+                 confidence: float = 0.99):
         if direction.dim != noise.dim:
             raise ValueError(f"direction dim {direction.dim} does not match noise dim {noise.dim}")
         if int(samples) < 2 * sections:
@@ -119,6 +122,7 @@ class MonteCarloRay:
         self.sections = int(sections)
         self.samples = -(-int(samples) // self.sections) * self.sections  # multiple of sections
         self.seed = int(seed)
+        self.stream = check_purpose(stream)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype
         self.confidence = float(confidence)
@@ -130,8 +134,8 @@ class MonteCarloRay:
             self._v = direction.values.to(device=self.device, dtype=dtype)
         else:
             self._v = direction.dense(device=self.device, dtype=dtype)
-        self._sampler = ray_sampler(noise, self._v, direction.groups) if noise.symmetric else None
-        compact = self._sampler is not None or ray_is_compact(noise)
+        self._sampler = noise.ray_sampler(self._v, direction.groups) if noise.symmetric else None
+        compact = self._sampler is not None or noise.compact_rays
         self._rays = self._build_rays() if compact or self.samples * width <= _CACHE_ELEMENTS else None
 
     # -- sampling -------------------------------------------------------------------------
@@ -142,30 +146,21 @@ class MonteCarloRay:
         chunk = self.samples if self._sampler is not None else self._chunk
         for index, start in enumerate(range(0, self.samples, chunk)):
             n = min(chunk, self.samples - start)
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(self.seed * 1_000_003 + index)
+            gen = generator(self.seed, self.stream, index, self.device)
             if self._sampler is not None:
                 yield self._sampler(n, gen, self.device, self.dtype), None
-            elif self.noise.iid:
-                yield self._ray_pair(self.noise.sample_coords((n, self._width), generator=gen,
-                                                              device=self.device, dtype=self.dtype))
             else:
-                yield self._ray_pair(self.noise.sample(n, generator=gen, device=self.device,
-                                                       dtype=self.dtype))
+                yield self._ray_pair(self.noise.sample_support(n, self._width, generator=gen,
+                                                               device=self.device, dtype=self.dtype))
 
     def _ray_pair(self, u):
-        """Ray functions for L0 = L(u) and, for asymmetric noise, L1 = L(u + lam v)."""
-        f0 = ray_log_ratio(self.noise, u, self._v)
+        """Ray functions for L0 = L_delta(u) and, unless the noise is symmetric,
+        L1 = L_delta(u + delta) = -L_{-delta}(u)."""
+        f0 = self.noise.ray_log_ratio(u, self._v)
         if self.noise.symmetric:
             return f0, None
-        v = self._v
-
-        def f1(lams):
-            parts = []
-            for lam in lams:  # shifted samples differ per lam
-                parts.append(ray_log_ratio(self.noise, u + lam * v, v)(lam.reshape(1)))
-            return torch.cat(parts, 0)
-        return f0, f1
+        opposite = self.noise.ray_log_ratio(u, -self._v)
+        return f0, lambda lams: -opposite(lams)
 
     def _build_rays(self):
         return list(self._chunks())

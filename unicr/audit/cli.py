@@ -18,9 +18,9 @@ from certificates import norm_label
 
 from ..errors import check_norm
 from . import core, plugins, ranking, recheck, report
-from .verdicts import LOOSE, SUSPECT
+from .verdicts import DEFAULT_SUSPECT_TOLERANCE, LOOSE, SUSPECT
 
-__all__ = ["main", "build_parser", "parse_grid", "parse_shape", "UsageError"]
+__all__ = ["main", "build_parser", "parse_grid", "parse_p_b", "parse_shape", "UsageError"]
 
 PROG = "python -m unicr.audit"
 DEFAULT_GRID_SPEC = "0.55:0.99:45"
@@ -58,9 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--dim", type=int, default=3072, help="input dimension d (default 3072)")
     sweep.add_argument("--sigma", type=float, action="append",
                        help="per-coordinate noise standard deviation (repeatable; default 1.0)")
+    sweep.add_argument("--scale", type=float, action="append", metavar="S",
+                       help="the noise's own scale instead of --sigma, for families without a variance "
+                            "(cauchy, lomax a <= 2, student-t nu <= 2); the certificate is evaluated at "
+                            "the same scale (repeatable; not with --sigma)")
     sweep.add_argument("--p-a", action="append", metavar="GRID",
                        help="p_A values: start:stop:count and/or comma lists (repeatable; "
                             f"default {DEFAULT_GRID_SPEC})")
+    sweep.add_argument("--p-b", metavar="P_B",
+                       help="general (p_A, p_B) audit: one p_B for every p_A, or a comma list of one p_B per "
+                            "p_A value (pairs, in the order of --p-a); 0 <= p_B < p_A, p_A + p_B <= 1. "
+                            "Default: binary, p_B = 1 - p_A. Binary-domain certificates are skipped")
     sweep.add_argument("--samples", type=int, help=f"Monte Carlo draws (default {DEFAULT_SAMPLES}; with "
                                                    "--recheck: 10x the audit's)")
     sweep.add_argument("--seed", type=int, default=0, help="seed of the engine run (default 0)")
@@ -68,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is fastest "
                                                    "on a loaded machine)")
     sweep.add_argument("--tolerance", type=float, default=0.01, help="relative tolerance tau (default 0.01)")
+    sweep.add_argument("--suspect-tolerance", type=float, default=DEFAULT_SUSPECT_TOLERANCE, metavar="EPS",
+                       help="numerical tolerance eps: a row is suspect only if R_C > R_hi (1 + eps) "
+                            f"(0 <= eps < 1; default {DEFAULT_SUSPECT_TOLERANCE:g}, a rounding allowance)")
     sweep.add_argument("--confidence", type=float, default=0.99, help="band confidence c (default 0.99)")
     sweep.add_argument("--backend", choices=("auto", "mc", "exact"), default="auto",
                        help="engine backend (default auto: deterministic where it applies)")
@@ -109,6 +120,24 @@ def parse_grid(specs) -> tuple[float, ...]:
     return tuple(values)
 
 
+def parse_p_b(text, count: int) -> tuple[float, ...] | None:
+    """--p-b: None (binary), one p_B, or a comma list of ``count`` values (one per p_A value)."""
+    if text is None:
+        return None
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        if not parts or any(not part for part in parts):
+            raise ValueError
+        values = tuple(float(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"invalid --p-b value {text!r}: expected a probability or a comma list of one "
+                         "probability per p_A value") from None
+    if len(values) not in (1, count):
+        raise ValueError(f"--p-b holds {len(values)} values but the p_A grid has {count}: give one p_B, or one "
+                         "per p_A value")
+    return values
+
+
 def parse_shape(items) -> dict[str, float]:
     """'KEY=VALUE' pairs as a dict of floats."""
     shape = {}
@@ -123,33 +152,75 @@ def parse_shape(items) -> dict[str, float]:
     return shape
 
 
-def _settings(args, dim: int, samples: int) -> core.Settings:
-    return core.Settings(dim=dim, p_a=parse_grid(args.p_a or [DEFAULT_GRID_SPEC]), samples=samples,
-                         seed=args.seed, device=args.device, tolerance=args.tolerance,
-                         confidence=args.confidence, backend=args.backend, search=args.search)
+def _settings(args, dim: int, samples: int, *, general: bool = True) -> core.Settings:
+    grid = parse_grid(args.p_a or [DEFAULT_GRID_SPEC])
+    p_b = parse_p_b(args.p_b, len(grid)) if general else None
+    try:
+        return core.Settings(dim=dim, p_a=grid, samples=samples,
+                             seed=args.seed, device=args.device, tolerance=args.tolerance,
+                             confidence=args.confidence, backend=args.backend, search=args.search,
+                             p_b=p_b, suspect_tolerance=args.suspect_tolerance)
+    except ValueError as exc:
+        if p_b is None or args.p_a or "p_A + p_B" not in str(exc):
+            raise
+        raise ValueError(f"{exc} (the default p_A grid runs from 0.55 to 0.99: give --p-a with p_A <= "
+                         f"1 - p_B)") from None
 
 
-def _selection(args) -> list[tuple]:
+def _selection(args, *, explicit: bool = False) -> list[tuple]:
+    """(certificate, source) for each selected certificate; with ``explicit``, a third element: whether it
+    was named on its own (an exact catalog name or a plugin object that is one certificate) rather than
+    through --all, a family or a plugin list."""
     if args.all:
-        return [(c, "catalog") for c in certificates.catalog()]
-    selected = []
-    for spec in args.certificate or ():
-        selected += plugins.load(spec)
-    names = [c.name for c, _ in selected]
+        selected = [(c, "catalog", False) for c in certificates.catalog()]
+    else:
+        selected = []
+        for spec in args.certificate or ():
+            loaded = plugins.load(spec)
+            alone = len(loaded) == 1 and (plugins.is_plugin(str(spec).strip())
+                                          or loaded[0][0].name == str(spec).strip().lower())
+            selected += [(c, source, alone) for c, source in loaded]
+    names = [c.name for c, _, _ in selected]
     dup = sorted({n for n in names if names.count(n) > 1})
-    if dup and len({id(c) for c, _ in selected if c.name == dup[0]}) > 1:
+    if dup and len({id(c) for c, _, _ in selected if c.name == dup[0]}) > 1:
         raise ValueError(f"two different certificates are named {dup[0]!r}; their reports would collide")
-    seen, unique = set(), []
-    for c, source in selected:
+    seen, unique = {}, []
+    for c, source, alone in selected:
         if id(c) not in seen:
-            seen.add(id(c))
-            unique.append((c, source))
-    return unique
+            seen[id(c)] = len(unique)
+            unique.append((c, source, alone))
+        elif alone:
+            i = seen[id(c)]
+            unique[i] = unique[i][:2] + (True,)
+    return unique if explicit else [(c, source) for c, source, _ in unique]
 
 
-def _plan(args, settings) -> list[core.Case]:
-    """Every case of the run, validated and with its claim evaluated, before any engine run."""
-    selected = _selection(args)
+def _general_selection(selected, notes: list[str]) -> list[tuple]:
+    """A general audit (--p-b): binary certificates named on their own are an error; those selected
+    through --all, a family or a plugin list are skipped with a note."""
+    named = [c.name for c, _, alone in selected if alone and c.domain == "binary"]
+    if named:
+        raise ValueError(f"certificate {named[0]!r} is binary (p_B = 1 - p_A) and cannot be audited at a given "
+                         "--p-b; drop --p-b or the certificate")
+    binary = [c.name for c, _, _ in selected if c.domain == "binary"]
+    kept = [(c, source) for c, source, _ in selected if c.domain != "binary"]
+    if not kept:
+        raise ValueError(f"--p-b needs a certificate of the general domain, but every selected one is binary "
+                         f"(p_B = 1 - p_A): {', '.join(binary)}")
+    if binary:
+        notes.append(f"note: --p-b: skipped {len(binary)} binary certificate{'s' if len(binary) > 1 else ''} "
+                     f"(p_B = 1 - p_A only): {', '.join(binary)}")
+    return kept
+
+
+def _plan(args, settings, notes: list[str] | None = None) -> list[core.Case]:
+    """Every case of the run, validated and with its claim evaluated, before any engine run. Notes
+    for the user (binary certificates skipped by --p-b) are appended to ``notes``."""
+    notes = [] if notes is None else notes
+    if settings.general:
+        selected = _general_selection(_selection(args, explicit=True), notes)
+    else:
+        selected = _selection(args)
     norms = [check_norm(n) for n in args.norm or ()]
     for p in norms:
         if not any(c.covers(p) for c, _ in selected):
@@ -166,8 +237,12 @@ def _plan(args, settings) -> list[core.Case]:
         names = {s.name for s in cert.noise.shape}
         own = {k: v for k, v in shape.items() if k in names}
         for p in [q for q in norms if cert.covers(q)] if norms else cert.norms:
-            for sigma in args.sigma or [1.0]:
-                cases.append(core.plan(cert, p, sigma, settings, shape=own, source=source))
+            if args.scale:
+                for scale in args.scale:
+                    cases.append(core.plan(cert, p, None, settings, shape=own, source=source, scale=scale))
+            else:
+                for sigma in args.sigma or [1.0]:
+                    cases.append(core.plan(cert, p, sigma, settings, shape=own, source=source))
     return cases
 
 
@@ -176,7 +251,10 @@ def run_command(args, settings: core.Settings | None, rank_settings: core.Settin
     parts = [PROG]
     parts += ["--all"] if args.all else [f"--certificate {c}" for c in args.certificate or ()]
     parts += [f"--norm {n}" for n in args.norm or ()]
-    parts += [f"--sigma {s!r}" for s in args.sigma or [1.0]]
+    if args.scale:
+        parts += [f"--scale {s!r}" for s in args.scale]
+    else:
+        parts += [f"--sigma {s!r}" for s in args.sigma or [1.0]]
     parts += [f"--shape {s}" for s in args.shape or ()]
     if settings is not None:
         parts += report.settings_args(settings)
@@ -213,7 +291,7 @@ def _recheck(args) -> int:
     if not results:
         print(f"no witnesses in {args.recheck}")
         return 0
-    rows = [(r["certificate"], f"{r['p_a']:g}", report.fmt(r["norm"]),
+    rows = [(r["certificate"], f"{r['p_a']:g}", report.fmt(r["delta_norm"]),
              "-" if r["claimed"] is None else format(r["claimed"], ".6g"),
              f"{r['estimate']:.3g}", f"[{r['lower']:.3g}, {r['upper']:.3g}]",
              report.margin_source(r), f"{r['confidence']:.6g}",
@@ -238,15 +316,26 @@ def _main(argv) -> int:
         return _recheck(args)
     if args.all and args.certificate:
         raise UsageError("give either --certificate or --all, not both")
+    if args.sigma and args.scale:
+        raise UsageError("give either --sigma or --scale, not both")
     auditing = bool(args.all or args.certificate)
     if not (auditing or args.rank):
         raise UsageError("nothing to do: give --certificate NAME, --all, --list, --recheck FILE or --rank")
+    if args.rank and args.scale:
+        raise UsageError("--rank compares noises at equal sigma: give --sigma, not --scale")
+    if args.rank and args.p_b is not None:
+        raise UsageError("--rank is a binary ranking (p_B = 1 - p_A): run it without --p-b")
+    if args.p_b is not None and not auditing:
+        raise UsageError("--p-b needs certificates to audit (--certificate or --all)")
     settings = _settings(args, args.dim, DEFAULT_SAMPLES if args.samples is None else args.samples) \
         if auditing else None
-    rank_settings = _settings(args, args.rank_dim, args.rank_samples) if args.rank else None
+    rank_settings = _settings(args, args.rank_dim, args.rank_samples, general=False) if args.rank else None
     if args.rank and len(args.sigma or [1.0]) > 1:
         raise UsageError("--rank takes one --sigma")
-    cases = _plan(args, settings) if auditing else []
+    notes: list[str] = []
+    cases = _plan(args, settings, notes) if auditing else []
+    for note in notes:
+        print(note, file=sys.stderr)
     command = run_command(args, settings, rank_settings)
     prov = report.provenance()
     audits = []
@@ -269,13 +358,19 @@ def _main(argv) -> int:
         table = []
         for a in audits:
             sm, (folder, stem) = report.summary(a), report.paths_for(args.out, a)
-            table.append((a.case.certificate.name, norm_label(a.case.norm), f"{a.case.sigma:g}",
+            extra = "".join(f" {k}={core.number_text(v)}" for k, v in a.case.custom_shape().items())
+            table.append((a.case.certificate.name, norm_label(a.case.norm), a.case.parameter_text + extra,
                           a.case.certificate.claim, a.verdict.upper(),
                           "/".join(str(sm[k]) for k in ("tight", "loose", "suspect", "unconfirmed")),
                           f"{sm['ratio_min']:.4f}-{sm['ratio_max']:.4f}", f"{100 * sm['gap_max']:.2f}%",
-                          str(folder / f"{stem}.md")))
-        _print_table(table, ("certificate", "norm", "sigma", "claim", "verdict", "t/l/s/u", "R_C/R_U",
-                             "max gap", "report"), stream)
+                          report.excess_text(sm["excess_max"]), str(folder / f"{stem}.md")))
+        _print_table(table, ("certificate", "norm", "noise", "claim", "verdict", "t/l/s/u", "R_C/R_U",
+                             "max gap", "max R_C/R_hi-1", "report"), stream)
+        if settings.general:
+            pb = report.p_b_spec(settings)
+            print(f"general audit: p_B = {pb}" if "," not in pb else
+                  f"general audit: one p_B per p_A ({len(settings.p_b)} pairs, {min(settings.p_b):g} to "
+                  f"{max(settings.p_b):g})", file=stream)
     if args.rank:
         print(f"noise optimality ranking: {args.out}/optimality.md", file=stream)
     if args.json:

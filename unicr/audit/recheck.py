@@ -5,11 +5,11 @@ holds, no radius above ||delta||_p is sound there. FILE may be
 
 - a case's JSON summary (``OUT/<certificate>/<...>.json``): every row that carries a witness;
 - the ``--json`` output of a run: a list of such summaries;
-- a single witness file: ``{"noise": {"family", "sigma", "dim", "shape"}, "p_a": ..., "p_b": ... (optional),
+- a single witness file: ``{"noise": {"family", "sigma" or "scale", "dim", "shape"}, "p_a": ..., "p_b": ... (optional),
   "witness": {...}}`` (optionally ``certificate``, ``norm``, ``claimed``, ``samples``, ``seed``).
 
-Each witness is re-evaluated with :func:`unicr.witness_margin` on a fresh seed (the audit's seed +
-``RECHECK_SEED_OFFSET``), ``CONFIRM_FACTOR`` times the audit's draws (or ``samples``), the
+Each witness is re-evaluated with :func:`unicr.witness_margin` on its own random stream
+(``recheck`` of the audit's seed, independent of the audit's and the confirmation's streams), ``CONFIRM_FACTOR`` times the audit's draws (or ``samples``), the
 deterministic backend where it applies (``backend="auto"``), at the Bonferroni level
 1 - (1 - c)/m over the m witnesses of the file. It *holds* when the upper end of K is <= 0.
 """
@@ -23,10 +23,8 @@ from ..radius import witness_margin
 from .core import engine_backend, margin_record
 from .verdicts import CONFIRM_FACTOR, confirmation_level
 
-__all__ = ["RECHECK_SEED_OFFSET", "DEFAULT_WITNESS_SAMPLES", "witnesses", "recheck"]
+__all__ = ["DEFAULT_WITNESS_SAMPLES", "witnesses", "recheck"]
 
-#: seed offset of a re-check (distinct from the audit's and the confirmation's)
-RECHECK_SEED_OFFSET = 2_000_029
 #: draws for a single witness file that records no sample size
 DEFAULT_WITNESS_SAMPLES = 1_000_000
 
@@ -80,13 +78,15 @@ def recheck(path, *, samples: int | None = None, backend: str = "auto", device=N
     for e in entries:
         spec = e["noise"]
         try:
-            noise = make_noise(spec["family"], sigma=spec.get("sigma"), dim=int(spec["dim"]), **spec.get("shape", {}))
+            scale = {} if spec.get("scale") is None else {"scale": spec["scale"]}  # a noise without a variance
+            noise = make_noise(spec["family"], sigma=spec.get("sigma"), dim=int(spec["dim"]), **spec.get("shape", {}),
+                               **scale)
         except (KeyError, TypeError) as exc:
             raise ValueError(f"recheck file {str(path)!r}: malformed noise {spec!r} ({exc})") from None
         level = confirmation_level(e["confidence"], len(entries))
         n = int(samples) if samples is not None else e["samples"]
         margin = witness_margin(noise, e["witness"], e["p_a"], e["p_b"], samples=n,
-                                seed=e["seed"] + RECHECK_SEED_OFFSET, device=device, confidence=level,
+                                seed=e["seed"], stream="recheck", device=device, confidence=level,
                                 backend=backend)
         results.append({"certificate": e["certificate"], "lp": e["lp"], "noise": noise.describe(),
                         "p_a": e["p_a"], "claimed": e["claimed"], **margin_record(margin, level)})

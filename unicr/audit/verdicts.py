@@ -1,11 +1,18 @@
 """Verdicts (DESIGN.md section 3): is a claimed radius tight, loose or suspect?
 
 Per p_A, with the engine's radius R_U, its band [R_lo, R_hi] at confidence c and a claimed radius
-R_C, at relative tolerance tau (default 1%):
+R_C, at relative tolerance tau (default 1%) and numerical tolerance eps (default 1e-9 relative):
 
-    suspect   R_C > R_hi                       a witness delta with ||delta|| = R_hi < R_C has K <= 0
-    tight     R_lo (1 - tau) <= R_C <= R_hi    the claim matches the approximated tight radius
-    loose     R_C < R_lo (1 - tau)             gap = 1 - R_C / R_U is left on the table
+    suspect   R_C > R_hi (1 + eps)                    a witness delta with ||delta|| = R_hi < R_C has K <= 0
+    tight     R_lo (1 - tau) <= R_C <= R_hi (1 + eps)  the claim matches the approximated tight radius
+    loose     R_C < R_lo (1 - tau)                    gap = 1 - R_C / R_U is left on the table
+
+The excess R_C / R_hi - 1 says by how much a claim exceeds the band's upper end (negative: below
+it). eps is a rounding allowance, not a statistical one: a closed form evaluated in float64 and an
+upper end computed in float64 may differ by a few ulps even where the claim is exactly the tight
+radius (with the deterministic backend the band is ~1e-11 wide), so an excess up to eps is not
+held against a claim. eps = 1e-9 lets a formula that matches to 1e-13 pass and still flags one that
+over-claims by 6e-4 (a float32 cancellation); set it to 0 for the strict rule R_C > R_hi.
 
 False alarms across the p_A of a sweep. The band is pointwise, so over a grid some p_A fall
 outside it by chance. Every suspect row is therefore *confirmed*: its witness, the engine's
@@ -29,13 +36,15 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 __all__ = [
-    "TIGHT", "LOOSE", "SUSPECT", "UNCONFIRMED", "DEFAULT_TOLERANCE", "LOOSE_SHARE", "CONFIRM_FACTOR",
-    "Row", "row_verdict", "ratio", "check_tolerance", "confirmation_level", "confirm", "sweep_verdict",
-    "loose_threshold",
+    "TIGHT", "LOOSE", "SUSPECT", "UNCONFIRMED", "DEFAULT_TOLERANCE", "DEFAULT_SUSPECT_TOLERANCE", "LOOSE_SHARE",
+    "CONFIRM_FACTOR", "Row", "row_verdict", "ratio", "excess", "check_tolerance", "check_suspect_tolerance",
+    "confirmation_level", "confirm", "sweep_verdict", "loose_threshold",
 ]
 
 TIGHT, LOOSE, SUSPECT, UNCONFIRMED = "tight", "loose", "suspect", "unconfirmed"
 DEFAULT_TOLERANCE = 0.01
+#: numerical tolerance eps of the suspect rule R_C > R_hi (1 + eps): a rounding allowance, relative
+DEFAULT_SUSPECT_TOLERANCE = 1e-9
 #: a sweep is loose when at least this percentage of its grid points (and at least one) is loose
 LOOSE_SHARE = 10
 #: the confirmation run uses this many times the audit's draws (Monte Carlo backend)
@@ -53,11 +62,23 @@ def check_tolerance(tolerance) -> float:
     return tau
 
 
-def row_verdict(claimed: float, lower: float, upper: float, tolerance: float = DEFAULT_TOLERANCE) -> str:
-    """suspect if R_C > R_hi; loose if R_C < R_lo (1 - tau); tight otherwise."""
+def check_suspect_tolerance(eps) -> float:
+    """The numerical tolerance eps of the suspect rule, 0 <= eps < 1."""
+    try:
+        value = float(eps)
+    except (TypeError, ValueError):
+        raise ValueError(f"suspect tolerance must be a number in [0, 1), got {eps!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"suspect tolerance must be a number in [0, 1), got {eps!r}")
+    return value
+
+
+def row_verdict(claimed: float, lower: float, upper: float, tolerance: float = DEFAULT_TOLERANCE,
+                suspect_tolerance: float = DEFAULT_SUSPECT_TOLERANCE) -> str:
+    """suspect if R_C > R_hi (1 + eps); loose if R_C < R_lo (1 - tau); tight otherwise."""
     if math.isnan(claimed) or math.isnan(lower) or math.isnan(upper):
         raise ValueError(f"radius is nan (claimed={claimed!r}, band=[{lower!r}, {upper!r}])")
-    if claimed > upper:
+    if claimed > upper * (1.0 + suspect_tolerance):
         return SUSPECT
     if claimed < lower * (1.0 - tolerance):
         return LOOSE
@@ -73,6 +94,12 @@ def ratio(claimed: float, radius: float) -> float:
     if math.isinf(radius):
         return 0.0
     return claimed / radius
+
+
+def excess(claimed: float, upper: float) -> float:
+    """R_C / R_hi - 1: by how much the claim exceeds the band's upper end (negative below it; 0 where
+    both are 0 or both infinite, inf where R_hi = 0 < R_C)."""
+    return ratio(claimed, upper) - 1.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +127,11 @@ class Row:
     @property
     def ratio(self) -> float:
         return ratio(self.claimed, self.radius)
+
+    @property
+    def excess(self) -> float:
+        """R_C / R_hi - 1: the claim's excess over the band's upper end (suspect if > eps)."""
+        return excess(self.claimed, self.upper)
 
     @property
     def gap(self) -> float:
