@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=200, help="number of seeds (default 200)")
     parser.add_argument("--start", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--jsonl", type=Path, help="also write one JSON line per seed (status, diagnostics) here")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     args = parser.parse_args(argv)
     checks = registry()
@@ -131,6 +132,13 @@ def main(argv=None) -> int:
             results.append(r)
             print(f"seed {r[0]}: {r[1]} ({r[3]:.1f} s)", flush=True)
     summarise(args.check, results, time.perf_counter() - start)
+    if args.jsonl:
+        import json
+        with open(args.jsonl, "w") as f:
+            for seed, status, info, seconds in results:
+                f.write(json.dumps({"check": args.check, "seed": seed, "status": status, "seconds": seconds,
+                                    **{k: (float(v) if isinstance(v, (int, float)) else str(v))
+                                       for k, v in info.items()}}) + "\n")
     return 0
 
 

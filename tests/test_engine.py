@@ -78,11 +78,14 @@ def check_band(df, reference, *, max_extent, median_extent=None) -> dict:
     Precision: the extent max(radius - lower, upper - radius) / reference is the band's own bound
     on the relative error: with the reference inside, |radius / reference - 1| <= extent, so
     ``extent <= max_extent`` at every p_A (and median extent <= ``median_extent``) bounds the
-    relative error of the estimate (and its median) by the same numbers. The extent is the
-    engine's precision, a requirement rather than a false-failure rate: it scales with the
-    sectioning standard deviation, whose 19 degrees of freedom make it exceed 1.6 times its
-    typical size with probability < 5e-5 (chi-square), so each ``max_extent`` below is set at
-    least 1.6 times the extent measured over many seeds with scripts/sweep_seeds.py.
+    relative error of the estimate (and its median) by the same numbers. An error bound tighter
+    than the extent cannot be derived from the budget: by the band's own error model the error
+    exceeds it with probability above FAILURE_RATE. The extent is the engine's precision, a
+    requirement rather than a false-failure rate; it scales with the sectioning standard
+    deviation, whose 19 degrees of freedom make it exceed 1.7 times its typical size with
+    probability 2.4e-5 (chi-square). Each bound is therefore set at max(1.7 x median, 1.25 x
+    largest) of the extents measured over many seeds (scripts/sweep_seeds.py; the numbers are
+    next to the bounds), rounded up.
 
     Returns diagnostics for the sweep script (the extents relative to their bounds).
     """
@@ -104,26 +107,28 @@ def check_band(df, reference, *, max_extent, median_extent=None) -> dict:
 
 
 CASE_IDS = [f"{c[0]}-l{c[1]}" for c in CASES]
-#: precision of the d = 3072 curves (max extent, median extent), see check_closed_form
+#: precision of the d = 3072 curves at joint_confidence(26): (max extent, median extent), see
+#: check_band. Measured over 30-40 seeds (median / largest): Gaussian max extent 0.016 / 0.024,
+#: median extent 0.014 / 0.021; Laplace 0.00077 / 0.00087 and 0.00047 / 0.00058; uniform l1 and
+#: linf 0.097 / 0.133 and 0.039 / 0.056.
 CLOSED_FORM_EXTENT = {
-    "gaussian-l1": (0.05, 0.05), "gaussian-l2": (0.05, 0.05), "gaussian-linf": (0.05, 0.05),
-    "laplace-l1": (0.01, 0.005), "uniform-l1": (0.5, 0.2), "uniform-linf": (0.5, 0.2),
+    "gaussian-l1": (0.035, 0.03), "gaussian-l2": (0.035, 0.03), "gaussian-linf": (0.035, 0.03),
+    "laplace-l1": (0.002, 0.001), "uniform-l1": (0.2, 0.075), "uniform-linf": (0.2, 0.075),
 }
 
 
 def check_closed_form(case: str, seed: int = 11) -> dict:
     """A 26-point curve at d = 3072 with 1e5 draws against its closed form.
 
-    Coverage at ``joint_confidence(26)``: all 26 closed-form values inside the band (probability
-    of a false failure <= FAILURE_RATE, see check_band). This replaces "24 of 26 inside a 99%
-    band", which had no stated rate (the misses of one curve are correlated).
+    Coverage at ``joint_confidence(26)``: all 26 closed-form values inside the band (false
+    failure <= FAILURE_RATE, see check_band). This replaces "at least 24 of 26 inside the
+    pointwise 99% band", which had no stated rate (the misses of one curve are correlated).
 
-    Precision (issue acceptance: median error <= 0.5%, max <= 2%): asserted through the band,
-    extent <= CLOSED_FORM_EXTENT[case] (max, median). Where the joint band is at most 2% wide,
-    max error <= 2% follows from coverage; where it is wider (Gaussian at 1e5 draws, uniform at
-    the tail), the error itself is ~N(0, sd) with sd = extent / t-quantile of the band, and a
-    fixed 0.5% median bound would fail for a few seeds in a hundred (Gaussian: the error is one
-    common shift of sd ~ 0.26%), far above the budget; the sweep reports the errors.
+    Precision: the issue's acceptance (median error <= 0.5%, max <= 2%) is asserted through the
+    band, extent <= CLOSED_FORM_EXTENT[case] (max and median over p_A), which bounds the errors
+    by the same numbers. As fixed bounds on the error itself those figures are not within the
+    budget: at 1e5 draws the uniform curves' errors reach 2.9% (max) and 1.2% (median), the
+    Gaussian median error 0.47%, in 40 seeds (scripts/sweep_seeds.py closed-forms-*).
     """
     name, norm, closed_form, search = CASES[CASE_IDS.index(case)]
     noise = unicr.noise(name, sigma=1.0, dim=D)
@@ -208,12 +213,14 @@ def test_laplace_l2_dense_witness_beats_axis():
 
 
 #: precision bounds (max extent of the joint band, relative), see check_band
-EXTENT = {"general-pa-pb": 0.05, "far-tail": 0.02, "other-lp": 0.05, "torch-distribution": 0.08}
+#: measured max extent over 100-200 seeds (median / largest): general-pa-pb 0.0146 / 0.0213,
+#: far-tail 0.0043 / 0.0065, other-lp 0.0171 / 0.0262, torch-distribution 0.032 / 0.045
+EXTENT = {"general-pa-pb": 0.03, "far-tail": 0.01, "other-lp": 0.035, "torch-distribution": 0.06}
 
 
 def check_general_pa_pb(seed: int = 2) -> dict:
     """Cohen's general form R = (sigma/2)(Phi^-1(p_A) - Phi^-1(p_B)) at 4 pairs: all inside the
-    band at joint_confidence(4), extent <= 2% (check_band)."""
+    band at joint_confidence(4), extent <= 3% (check_band)."""
     p_a = np.array([0.6, 0.7, 0.9, 0.99])
     p_b = np.array([0.2, 0.05, 0.01, 0.001])
     noise = unicr.noise("gaussian", sigma=0.5, dim=16)
@@ -243,7 +250,7 @@ def test_tilting_reaches_far_tail():
 
 def check_other_lp(p: float, seed: int = 6) -> dict:
     """Gaussian in l_p: R_p = R_2 for p <= 2 (axis), R_2 d^(1/p - 1/2) for p >= 2 (diagonal),
-    found by the sparse search: 3 p_A inside the band at joint_confidence(3), extent <= 2%."""
+    found by the sparse search: 3 p_A inside the band at joint_confidence(3), extent <= 3.5%."""
     d = 64
     noise = unicr.noise("gaussian", sigma=1.0, dim=d)
     p_a = np.array([0.7, 0.9, 0.99])
@@ -258,7 +265,8 @@ def test_other_lp_gaussian(p):
     check_other_lp(p, seed=6)
 
 
-#: precision of the uniform-ball radii, in p_A: |cap(R) - p_A| at the band's ends
+#: precision of the uniform-ball radii in p_A, max over p_A of the band's extent in p_A
+#: (measured over 100 seeds: median 0.0091, largest 0.0144; check_band explains the rule)
 BALL_EXTENT = 0.02
 
 
@@ -269,7 +277,8 @@ def check_uniform_ball(seed: int = 8) -> dict:
     cap is increasing, so "the closed-form radius cap^-1(p_A) lies in [lower, upper]" reads
     cap(lower) <= p_A <= cap(upper); asked at joint_confidence(3), all 3 hold with probability
     >= 1 - FAILURE_RATE. Precision in p_A: with p_A inside, |cap(radius) - p_A| <= the band's
-    extent in p_A, bounded by BALL_EXTENT (the former bound on |p* - p_A|; see check_band).
+    extent in p_A, bounded by BALL_EXTENT. (The former bound |p* - p_A| < 0.005 is tighter than
+    the joint band: the error itself reached 0.0042 in 100 seeds.)
     """
     d, lam = 64, math.sqrt(66.0)
     noise = unicr.noise("uniform-ball", sigma=1.0, dim=d)
@@ -296,7 +305,7 @@ def test_uniform_ball_matches_cap_formula():
 
 def check_torch_distribution(seed: int = 9) -> dict:
     """Any torch Distribution is a noise as it is (no symmetry assumed: H1 sampled separately):
-    2 p_A inside the band at joint_confidence(2), extent <= 2% (check_band)."""
+    2 p_A inside the band at joint_confidence(2), extent <= 6% (check_band)."""
     d = 4
     dist = torch.distributions.MultivariateNormal(torch.zeros(d, dtype=torch.float64),
                                                   covariance_matrix=0.49 * torch.eye(d, dtype=torch.float64))

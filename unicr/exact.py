@@ -120,12 +120,10 @@ def _path(noise, marg, k: int, method: str = "auto") -> str:
         return noise.closed_form
     if method == "auto" and k == 1 and noise.log_concave:
         return "one-dim"
-    if k == 1:
-        return "cells"
     if not _unbounded(noise, marg):
-        raise ValueError("the FFT path needs a marginal density positive on the whole line (ell finite), "
-                         f"got support {tuple(map(float, marg.support()))} for {noise!r}")
-    return "fft"
+        raise ValueError("the numeric paths (cells, FFT) need a marginal density positive on the whole "
+                         f"line (ell finite), got support {tuple(map(float, marg.support()))} for {noise!r}")
+    return "cells" if k == 1 else "fft"
 
 
 def _parse_groups(noise, groups) -> tuple[np.ndarray, np.ndarray]:

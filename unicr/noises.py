@@ -113,9 +113,10 @@ class Noise:
     def log_ratio(self, e: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         """L_delta(e) = log mu(e - delta) - log mu(e), shape (...,).
 
-        Defined wherever one of the two densities is positive (+-inf on the other side).
+        Defined wherever one of the two densities is positive (+-inf on the other side); in the
+        dtype of ``e`` whatever the dtype of ``log_prob``.
         """
-        return log_diff(self.log_prob(e - delta), self.log_prob(e))
+        return log_diff(self.log_prob(e - delta), self.log_prob(e)).to(e.dtype)
 
     def marginal(self):
         """The one-dimensional law as a frozen scipy.stats distribution (i.i.d. families only)."""
@@ -138,6 +139,11 @@ class Noise:
     def sigma_per_scale(cls, dim: int = 1, **shape) -> float | None:
         """sigma / scale for the family (None where the law has no variance or no scale)."""
         return None
+
+    @classmethod
+    def example(cls, dim: int = 1) -> "Noise":
+        """A typical member, for generic tests and demonstrations (required shapes filled in)."""
+        return cls(dim=dim)
 
     def describe(self) -> str:
         """Human-readable summary, e.g. ``laplace(sigma=1, dim=3072)``."""
@@ -170,8 +176,8 @@ class IIDNoise(Noise):
         raise NotImplementedError
 
     def log_ratio_coords(self, u: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """Elementwise log mu_1(u - s) - log mu_1(u)."""
-        return log_diff(self.log_prob_coords(u - shift), self.log_prob_coords(u))
+        """Elementwise log mu_1(u - s) - log mu_1(u), in the dtype of ``u``."""
+        return log_diff(self.log_prob_coords(u - shift), self.log_prob_coords(u)).to(u.dtype)
 
     def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
         return self.sample_coords((n, self.dim), generator=generator, device=device, dtype=dtype)
@@ -231,14 +237,10 @@ class DistributionNoise(Noise):
         return _draw(self.distribution, n, generator).to(device=device, dtype=dtype).reshape(n, self.dim)
 
     def log_prob(self, x):
-        lp = self.distribution.log_prob(x.to(self._dtype()))
+        lp = _log_prob(self.distribution, x)
         if lp.shape == x.shape:  # a batch of independent 1-D laws (e.g. Normal(zeros(d), 1))
             lp = lp.sum(-1)
-        return lp.to(x.dtype)
-
-    def _dtype(self):
-        found = _parameter(self.distribution)
-        return found.dtype if found is not None else torch.get_default_dtype()
+        return lp
 
 
 class IIDDistributionNoise(IIDNoise):
@@ -275,9 +277,23 @@ class IIDDistributionNoise(IIDNoise):
         return _draw(self.distribution, math.prod(shape), generator).to(device=device, dtype=dtype).reshape(shape)
 
     def log_prob_coords(self, x):
-        found = _parameter(self.distribution)
-        dtype = found.dtype if found is not None else torch.get_default_dtype()
-        return self.distribution.log_prob(x.to(dtype)).to(x.dtype)
+        return _log_prob(self.distribution, x)
+
+
+def _log_prob(distribution, x: torch.Tensor) -> torch.Tensor:
+    """log density of a torch Distribution, -inf outside its support (torch itself raises there, or
+    without validation returns the formula's value); computed in the distribution's dtype. Points
+    outside are evaluated at one fixed draw of the law and then masked."""
+    found = _parameter(distribution)
+    y = x.to(found.dtype if found is not None else torch.get_default_dtype())
+    inside = distribution.support.check(y)
+    if bool(inside.all()):
+        return distribution.log_prob(y).to(x.dtype)
+    per_value = inside.unsqueeze(-1).expand_as(y) if inside.shape != y.shape else inside
+    anchor = _draw(distribution, 1, torch.Generator().manual_seed(0))[0].to(y)
+    lp = distribution.log_prob(torch.where(per_value, y, anchor.expand_as(y)))
+    flags = per_value if lp.shape == y.shape else inside
+    return torch.where(flags, lp, torch.full_like(lp, -math.inf)).to(x.dtype)
 
 
 def _draw(distribution, n: int, generator) -> torch.Tensor:
@@ -803,6 +819,10 @@ class GeneralNormal(IIDNoise):
     symmetric = coordinatewise_symmetric = True
     support = UNBOUNDED
 
+    @classmethod
+    def example(cls, dim=1):
+        return cls(dim=dim, beta=1.5)
+
     def __init__(self, sigma=None, dim=1, *, beta=None, scale=None):
         beta = _check_shape("beta", beta)
         sigma, self.scale = _sigma_and_scale(self.name, sigma, scale, self.sigma_per_scale(beta=beta))
@@ -871,6 +891,10 @@ class Lomax(IIDNoise):
     name = "lomax"
     symmetric = coordinatewise_symmetric = True
     support = UNBOUNDED
+
+    @classmethod
+    def example(cls, dim=1):
+        return cls(dim=dim, a=3.0)
 
     def __init__(self, sigma=None, dim=1, *, a=None, scale=None):
         a = _check_shape("a", a)
@@ -960,6 +984,10 @@ class StudentT(IIDNoise):
     name = "student-t"
     symmetric = coordinatewise_symmetric = True
     support = UNBOUNDED
+
+    @classmethod
+    def example(cls, dim=1):
+        return cls(dim=dim, nu=5.0)
 
     def __init__(self, sigma=None, dim=1, *, nu=None, scale=None):
         nu = _check_shape("nu", nu)

@@ -10,9 +10,9 @@ from the axis to the full diagonal, with the signs and positions the noise's dec
 require) is screened by Monte Carlo on a reduced sample (``search_samples``, fewer for very dense
 directions so that at most SCREEN_BUDGET coordinates are drawn) from the ``search`` stream,
 whatever the backend; the directions that win at some p_A are then re-evaluated (at most
-MAX_FINALISTS, those winning most p_A) on the full sample from the ``main`` stream (a confirmation
-run, so the reported band carries no selection bias), each at confidence 1 - (1 - c)/m for m
-finalists (Bonferroni), and the radius is the minimum over finalists. ``search="pso"`` adds a
+MAX_FINALISTS, chosen so that the p_A whose winner is left out lose least) on the full sample
+from the ``main`` stream (a confirmation run, so the reported band carries no selection bias),
+each at confidence 1 - (1 - c)/m for m finalists (Bonferroni), and the radius is the minimum over finalists. ``search="pso"`` adds a
 particle-swarm refinement (:mod:`unicr.search`) started from the best screened directions.
 
 Each radius says what its band is (``Radius.band``): ``"confidence"`` (Monte Carlo, at the stated
@@ -318,9 +318,25 @@ def _search(noise, p, p_a, p_b, settings: EngineSettings) -> list[Direction]:
         screened.append(pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: _along(
             noise, v, p, p_a, p_b, screen, stream="search", samples=samples)))
     est = np.stack([np.nan_to_num(r.radius, nan=np.inf) for r in screened])
-    wins = np.bincount(np.argmin(est, 0), minlength=len(screened))
-    ranked = sorted(np.flatnonzero(wins), key=lambda i: (-wins[i], float(np.mean(est[i]))))
-    return [screened[i].direction for i in sorted(ranked[:MAX_FINALISTS])]
+    return [screened[i].direction for i in sorted(_finalists(est))]
+
+
+def _finalists(est: np.ndarray) -> list[int]:
+    """At most MAX_FINALISTS screened directions (rows of est, radii per p_A) chosen greedily to
+    minimise the summed relative excess over the best screened radius at each p_A: every p_A keeps
+    its winner unless the cap forces a choice, and then the p_A that loses least gives way."""
+    best = est.min(0)
+    finite = np.isfinite(best) & (best > 0)
+    if not finite.any():
+        return [0]
+
+    def excess(chosen):
+        return float(np.sum(est[chosen][:, finite].min(0) / best[finite] - 1))
+
+    chosen: list[int] = []
+    while len(chosen) < MAX_FINALISTS and (not chosen or excess(chosen) > 0):
+        chosen.append(min((i for i in range(len(est)) if i not in chosen), key=lambda i: excess(chosen + [i])))
+    return chosen
 
 
 def _screen_samples(samples: int, direction: Direction) -> int:

@@ -59,7 +59,7 @@ VERDICT_METHOD = (
     "pass and still flags one that over-claims by more (a float32 formula off by 6e-4 is suspect); the "
     "excess R_C/R_hi - 1 is reported per row. Each suspect row is confirmed by re-checking its witness "
     "delta (the engine's witness direction, on which K <= 0 from ||delta|| = R_hi, scaled to ||delta|| = "
-    f"(R_hi + R_C)/2 < R_C) on an independent run: fresh seed, {CONFIRM_FACTOR}x the "
+    f"(R_hi + R_C)/2 < R_C) on an independent run: its own random stream, {CONFIRM_FACTOR}x the "
     "draws or the deterministic backend, at the Bonferroni level 1 - (1 - c)/m for the m suspect rows. "
     "Rows whose witness does not hold become *unconfirmed* (reported, not counted). A case is suspect if "
     f"any row is confirmed suspect, loose if at least {LOOSE_SHARE}% of its p_A (and at least one) are "
@@ -345,7 +345,7 @@ def markdown(audit: Audit, stem: str, run: str, prov: dict) -> str:
         f"| direction search | {s.search} |",
         f"| device | {s.device or 'cpu'} |",
         f"| shape parameters | {', '.join(f'{k}={v:g}' for k, v in sorted(case.shape.items())) or 'none'} |",
-        f"| confirmation | {CONFIRM_FACTOR}x samples, fresh seed, level 1 - (1 - c)/m |",
+        f"| confirmation | {CONFIRM_FACTOR}x samples, own random stream, level 1 - (1 - c)/m |",
         "",
         f"Reproduce this case: `{case_command(audit)}`",
         "",

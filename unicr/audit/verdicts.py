@@ -17,7 +17,7 @@ over-claims by 6e-4 (a float32 cancellation); set it to 0 for the strict rule R_
 False alarms across the p_A of a sweep. The band is pointwise, so over a grid some p_A fall
 outside it by chance. Every suspect row is therefore *confirmed*: its witness, the engine's
 witness direction scaled to the norm (R_hi + R_C)/2 < R_C, is re-checked with
-:func:`unicr.witness_margin` on an independent run (fresh seed, ``CONFIRM_FACTOR`` times the
+:func:`unicr.witness_margin` on an independent run (its own random stream, ``CONFIRM_FACTOR`` times the
 draws, the deterministic backend where it applies) at the Bonferroni level 1 - (1 - c)/m for the m
 suspect rows. A row stays suspect only if the witness holds (upper end of K <= 0); otherwise it
 becomes *unconfirmed*, which is reported and not counted. For a sound claim every witness below

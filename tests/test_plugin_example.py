@@ -1,0 +1,67 @@
+"""The README's plugin example and the acceptance plugin audits/own_noises.py, run as a user runs them.
+
+Budget (tests/budget.py): a tight claim comes out suspect only if a witness below it is confirmed,
+which happens with probability at most 1 - c over a sweep (unicr.audit.verdicts); the runs ask for
+c = 1 - FAILURE_RATE. That an inflated claim *is* caught is a matter of power, not of the budget:
+the settings leave its excess over the band's upper end at about +1% (measured: +1.4% to +2%
+at c = 0.999).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.budget import FAILURE_RATE
+from unicr.audit import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "exponential_plugin.py"
+OWN = ROOT / "audits" / "own_noises.py"
+CONFIDENCE = str(1 - FAILURE_RATE)
+
+
+def run(capsys, tmp_path, spec, *args) -> list[dict]:
+    code = main(["--certificate", spec, "--out", str(tmp_path), "--confidence", CONFIDENCE, "--json", *args])
+    out = capsys.readouterr().out
+    assert code == 0
+    return json.loads(out)
+
+
+def test_readme_shows_the_example_file():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert EXAMPLE.read_text() in blocks
+
+
+def test_readme_example_is_tight(capsys, tmp_path):
+    records = run(capsys, tmp_path, f"{EXAMPLE}:CERT", "--dim", "8", "--samples", "20000",
+                  "--p-a", "0.6,0.9,0.99")
+    assert [(r["norm"], r["verdict"]) for r in records] == [("l1", "tight"), ("l2", "tight"), ("linf", "tight")]
+
+
+def check_own_noises(capsys, tmp_path, *args):
+    records = run(capsys, tmp_path, f"{OWN}:ALL", *args)
+    verdicts = {(r["certificate"], r["norm"]): r["verdict"] for r in records}
+    assert verdicts and all(v == ("suspect" if name.endswith("-inflated") else "tight")
+                            for (name, _), v in verdicts.items()), verdicts
+    for r in records:
+        for row in r["rows"]:
+            if row["verdict"] == "suspect":
+                assert row["margin"]["holds"] and row["witness"]["delta_norm"] < row["claimed"]
+    return verdicts
+
+
+def test_own_noises_linf(capsys, tmp_path):
+    """A bounded and an asymmetric noise of one's own: tight claims tight, 3% inflation suspect."""
+    check_own_noises(capsys, tmp_path, "--norm", "inf", "--dim", "4", "--samples", "100000",
+                     "--p-a", "0.99,0.999")
+
+
+@pytest.mark.slow
+def test_own_noises_every_norm(capsys, tmp_path):
+    verdicts = check_own_noises(capsys, tmp_path, "--dim", "64", "--samples", "100000",
+                                "--p-a", "0.6,0.75,0.9,0.99")
+    assert len(verdicts) == 12
