@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.budget import FAILURE_RATE
+from unicr import noises as nz
 from unicr.audit import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,10 +55,18 @@ def check_own_noises(capsys, tmp_path, *args):
     return verdicts
 
 
-def test_own_noises_linf(capsys, tmp_path):
-    """A bounded and an asymmetric noise of one's own: tight claims tight, 3% inflation suspect."""
+def test_own_noises_linf(capsys, tmp_path, monkeypatch):
+    """A bounded and an asymmetric noise of one's own: tight claims tight, 3% inflation suspect;
+    the witnesses re-check in a process that knows the noise only through the plugin."""
     check_own_noises(capsys, tmp_path, "--norm", "inf", "--dim", "4", "--samples", "100000",
                      "--p-a", "0.99,0.999")
+    report = next(tmp_path.glob("own-exponential-inflated/*.json"))
+    monkeypatch.delitem(nz._REGISTRY, "own-exponential")     # as in a fresh process
+    assert main(["--recheck", str(report)]) == 2
+    assert "own-exponential" in capsys.readouterr().err
+    assert main(["--recheck", str(report), "--certificate", f"{OWN}:ALL", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results and all(r["holds"] for r in results)
 
 
 @pytest.mark.slow

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--list", action="store_true", help="print the catalog (or the --certificate "
                                                            "selection) with claims and sources")
     what.add_argument("--recheck", metavar="FILE.json", help="re-evaluate the witnesses stored in an audit "
-                                                             "JSON summary, a --json output or a witness file")
+                                                             "JSON summary, a --json output or a witness file "
+                                                             "(with --certificate PLUGIN for a plugin's own noise)")
     what.add_argument("--rank", action="store_true", help="write the noise optimality ranking "
                                                           "(OUT/optimality.md) at --rank-dim/--rank-samples")
     sweep = p.add_argument_group("sweep")
@@ -284,6 +285,8 @@ def _list(args) -> int:
 
 
 def _recheck(args) -> int:
+    for spec in args.certificate or ():   # a plugin registers the noises its witnesses refer to
+        plugins.load(spec)
     results = recheck.recheck(args.recheck, samples=args.samples, backend=args.backend, device=args.device)
     if args.json:
         print(report.dumps(results), end="")
