@@ -350,7 +350,7 @@ def test_claims_and_domains():
 
 def test_registry_lookups():
     assert certificates.get("Cohen").name == "cohen"
-    assert len(certificates.family("yang")) == 12
+    assert certificates.family("yang") == [c for c in certificates.catalog() if c.name.startswith("yang-")]
     assert [c.name for c in certificates.family("pixeldp")] == [
         "pixeldp-laplace", "pixeldp-gaussian", "pixeldp-gaussian-delta1e-5", "pixeldp-gaussian-delta0.05"]
     assert certificates.resolve("pixeldp") == certificates.family("pixeldp")
