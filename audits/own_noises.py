@@ -78,4 +78,6 @@ EXPONENTIAL = certificates.define("own-exponential", "own-exponential", NORMS, e
 EXPONENTIAL_INFLATED = certificates.define(
     "own-exponential-inflated", "own-exponential", NORMS,
     lambda p_a, sigma, dim, norm: 1.03 * exponential_radius(p_a, sigma, dim, norm), "tight")
-ALL = [CUBE, CUBE_INFLATED, EXPONENTIAL, EXPONENTIAL_INFLATED]
+TIGHT = [CUBE, EXPONENTIAL]
+INFLATED = [CUBE_INFLATED, EXPONENTIAL_INFLATED]
+ALL = TIGHT + INFLATED
