@@ -45,6 +45,12 @@ SKEW_SCALE = KAPPA / math.sqrt(1 + KAPPA**4)   # unit variance
 
 # -- the laws, as a user would write them --------------------------------------------------------
 
+def skew_laplace_icdf(u: torch.Tensor, k: float = KAPPA, scale: float = SKEW_SCALE) -> torch.Tensor:
+    """Inverse cdf of the skew-Laplace law below: P(X < 0) = k^2 / (1 + k^2)."""
+    left = k * k / (1 + k * k)
+    return scale * torch.where(u < left, k * torch.log(u / left), -torch.log1p(-u) / k + math.log(1 - left) / k)
+
+
 class SkewLaplace(torch.distributions.Distribution):
     """Asymmetric Laplace: density exp(-kappa z) for z >= 0, exp(z / kappa) for z < 0 (z = x/scale),
     normalised by scale (kappa + 1/kappa); sampled by its inverse cdf."""
@@ -61,11 +67,7 @@ class SkewLaplace(torch.distributions.Distribution):
         return torch.tensor(self.scale**2 * (1 + self.kappa**4) / self.kappa**2, dtype=torch.float64)
 
     def sample(self, sample_shape=torch.Size()):
-        k = self.kappa
-        u = torch.rand(sample_shape, dtype=torch.float64)
-        left = k * k / (1 + k * k)                        # P(X < 0)
-        z = torch.where(u < left, k * torch.log(u / left), -torch.log1p(-u) / k + math.log(1 - left) / k)
-        return self.scale * z
+        return skew_laplace_icdf(torch.rand(sample_shape, dtype=torch.float64), self.kappa, self.scale)
 
     def log_prob(self, x):
         z = x / self.scale
@@ -103,11 +105,7 @@ class SkewLaplaceNoise(unicr.IIDNoise):
         self._law = SkewLaplace(KAPPA, SKEW_SCALE)
 
     def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
-        k = KAPPA
-        u = torch.rand(shape, generator=generator, device=device, dtype=dtype)
-        left = k * k / (1 + k * k)
-        z = torch.where(u < left, k * torch.log(u / left), -torch.log1p(-u) / k + math.log(1 - left) / k)
-        return SKEW_SCALE * z
+        return skew_laplace_icdf(torch.rand(shape, generator=generator, device=device, dtype=dtype))
 
     def log_prob_coords(self, x):
         return self._law.log_prob(x)

@@ -242,7 +242,7 @@ def build_noise(certificate: Certificate, dim: int, shape: dict, *, sigma: float
             raise ValueError(
                 f"sigma is undefined for certificate {name!r}: {family} noise"
                 + (f" with {_shape_text(shape)[2:]}" if shape else "") + " has no finite "
-                f"variance; give its scale instead (--scale S on the command line, scale= in plan/audit)") from None
+                "variance; give its scale instead (--scale S on the command line, scale= in plan/audit)") from None
     given = f"sigma={number_text(sigma)}" if scale is None else f"scale={number_text(scale)}"
     kwargs = dict(shape, **({"sigma": sigma} if scale is None else {"scale": scale}))
     try:
