@@ -344,3 +344,16 @@ def test_linf_vertices_monotone_in_sign_count(law):
         radii = np.array([radius_along(marg, 64 - j, j, P_A[1:2], math.inf)[0] for j in range(0, 65, 8)])
     steps = np.diff(radii)
     assert (steps <= 1e-6).all() or (steps >= -1e-6).all(), radii
+
+
+def test_pso_moves_in_signed_coordinates():
+    """search="pso" on a noise that is not coordinatewise symmetric: signed block values, so the
+    swarm can reach -v; the band still holds the 1-D tight radius."""
+    from unicr.search import block_sizes, profile_direction
+
+    v = profile_direction(np.array([-0.5, 0.0, 0.0]), block_sizes(4), 4, 2, signed=True)
+    assert v.label == "-axis" and v.groups == ((1, -1.0),)
+    noise = make("gumbel", "subclass", 1)
+    df = unicr.radius_curve(noise, 2, p_a=P_A, search="pso", samples=40_000, search_samples=2048, seed=4,
+                            backend="mc", confidence=joint_confidence(len(P_A)))
+    check_band_holds(df, one_dim_radius(LAWS["gumbel"][0], P_A))

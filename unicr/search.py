@@ -52,8 +52,8 @@ def profile_direction(theta: np.ndarray, sizes: list[int], dim: int, p: float, *
     groups = tuple((int(c), float(m / scale)) for c, m in zip(counts, values))
     vals = torch.cat([torch.full((c,), m, dtype=torch.float64) for c, m in groups])
     support = int(vals.numel())
-    label = "pso" if len(groups) > 1 else ("axis" if support == 1 else
-                                             "diagonal" if support == dim else f"{support}-sparse")
+    label = "pso" if len(groups) > 1 else ("-" if groups[0][1] < 0 else "") + (
+        "axis" if support == 1 else "diagonal" if support == dim else f"{support}-sparse")
     return Direction(vals, dim, label=label, groups=groups)
 
 
