@@ -216,13 +216,8 @@ class DistributionNoise(Noise):
         if len(shape) != 1:
             raise ValueError("noise distribution must have event (or batch+event) shape (d,), "
                              f"got {shape}")
-        unknown = sorted(set(declared) - set(self._DECLARABLE))
-        if unknown:
-            raise ValueError(f"unknown declaration {unknown[0]!r} for a torch Distribution noise; "
-                             f"allowed: {', '.join(self._DECLARABLE)}")
         super().__init__(shape[0], None, {"distribution": type(distribution).__name__})
-        for key, value in declared.items():
-            setattr(self, key, bool(value))
+        _declare(self, declared, "a torch Distribution noise")
         self.distribution = distribution
         self.name = name or type(distribution).__name__
         try:
@@ -249,20 +244,12 @@ class IIDDistributionNoise(IIDNoise):
     and the rest are unknown unless declared by keyword, as for :class:`DistributionNoise`.
     Seeding as for :class:`DistributionNoise`."""
 
-    _DECLARABLE = ("symmetric", "coordinatewise_symmetric", "log_concave")
+    _DECLARABLE = ("symmetric", "log_concave")   # coordinatewise symmetry follows from symmetry
 
     def __init__(self, distribution: torch.distributions.Distribution, dim: int = 1,
                  name: str | None = None, **declared: bool):
-        unknown = sorted(set(declared) - set(self._DECLARABLE))
-        if unknown:
-            raise ValueError(f"unknown declaration {unknown[0]!r} for a one-dimensional torch Distribution "
-                             f"noise; allowed: {', '.join(self._DECLARABLE)}")
         super().__init__(dim, None, {"distribution": type(distribution).__name__})
-        for key, value in declared.items():
-            setattr(self, key, bool(value))
-        if declared.get("symmetric") and not declared.get("coordinatewise_symmetric", True):
-            raise ValueError("a symmetric one-dimensional law is symmetric in every coordinate: "
-                             "coordinatewise_symmetric cannot be False")
+        _declare(self, declared, "a one-dimensional torch Distribution noise")
         self.coordinatewise_symmetric = self.symmetric
         self.distribution = distribution
         self.name = name or type(distribution).__name__
@@ -278,6 +265,15 @@ class IIDDistributionNoise(IIDNoise):
 
     def log_prob_coords(self, x):
         return _log_prob(self.distribution, x)
+
+
+def _declare(noise, declared: dict, kind: str) -> None:
+    """Set the keyword declarations of a wrapped torch Distribution (those in ``_DECLARABLE``)."""
+    unknown = sorted(set(declared) - set(noise._DECLARABLE))
+    if unknown:
+        raise ValueError(f"unknown declaration {unknown[0]!r} for {kind}; allowed: {', '.join(noise._DECLARABLE)}")
+    for key, value in declared.items():
+        setattr(noise, key, bool(value))
 
 
 def _log_prob(distribution, x: torch.Tensor) -> torch.Tensor:
