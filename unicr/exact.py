@@ -647,15 +647,25 @@ class ExactRay:
 # ------------------------------------------------------------------------------------------------
 
 
-def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-10, points: int = 32):
+def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13, points: int = 32,
+                  band_share: float = 0.01, rounds: int = 100, ends: bool = True):
     """(radius, lower, upper) along v at each p_A (binary), times ``vnorm`` = ||v||_p.
 
     radius = inf{lam : p*(lam) >= p_A}; lower = inf{lam : upper p* >= p_A}, upper =
-    inf{lam : lower p* >= p_A}. Each curve is scanned on a geometric grid of ``points`` scales
-    (after an exponential search) and its first crossing refined by safeguarded regula falsi
-    (Illinois) on log(1 - p*) vs log lam, to relative width ``rtol``. The lower (upper) end is the
-    left (right) end of the final bracket, so lower <= radius <= upper holds whenever the crossing
-    of the scan is the first one (always, for p* increasing in lam, e.g. log-concave noise).
+    inf{lam : lower p* >= p_A}. The three curves of 1 - p* are scanned on a geometric grid of
+    ``points`` scales (after an exponential search); every later evaluation serves all three
+    curves and every p_A. Each round predicts the crossings by inverse cubic interpolation of
+    log(1 - p*) against log lam through the points around each first-crossing bracket, and
+    evaluates just outside the predicted band: at the lower curve's crossing times e^-eps and
+    the upper curve's times e^eps, eps = max(rtol, ``band_share`` x the predicted band width).
+    A point on the wrong side narrows the bracket for the next prediction; a bracket that does not
+    settle is bisected. The lower (upper) end is the left (right) end of a first-crossing bracket,
+    so lower <= radius <= upper holds whenever the crossing of the scan is the first one (always,
+    for p* increasing in lam, e.g. log-concave noise); the prediction only decides how close to the
+    crossing the ends lie (within 2 eps, or the bracket width where rounds run out). The estimate
+    is the predicted crossing of the middle curve, kept inside the band. With ``ends=False`` (a
+    screening run) only the middle curve is refined, to a bracket of relative width ``rtol``; the
+    band is then whatever the other evaluations leave.
     """
     p_a = np.atleast_1d(np.asarray(p_a, dtype=float))
     q = 1.0 - p_a
@@ -678,49 +688,78 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-10
         if tails([hi_end])[2, 0] <= qs.min():
             break
         hi_end *= 4
-    grid = np.geomspace(lo_end, hi_end, points)
-    scan = tails(grid)                                                   # (3, points)
-    below = scan[:, :, None] <= qs[None, None, :]                        # (3, points, J)
-    found = below.any(1)
-    first = np.argmax(below, axis=1)                                     # (3, J)
-    curve = np.repeat(np.arange(3)[:, None], qs.size, 1)[found]
-    target = np.tile(qs, (3, 1))[found]
-    idx = first[found]
-    x_a, x_b = np.log(grid[np.maximum(idx - 1, 0)]), np.log(grid[idx])
-
-    def f(values, tq):
-        """log(T / q): > 0 before the crossing; for q = 0, +-inf (T > 0 or T = 0)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(tq > 0, np.log(values) - np.log(np.where(tq > 0, tq, 1.0)),
-                            np.where(values > 0, math.inf, -math.inf))
-
-    f_a, f_b = f(scan[curve, np.maximum(idx - 1, 0)], target), f(scan[curve, idx], target)
-    last = np.zeros(curve.size, dtype=np.int8)
-    for it in range(400):
-        active = x_b - x_a > rtol
-        if not active.any():
+    lams = np.geomspace(lo_end, hi_end, points)
+    values = tails(lams)                                                  # (3, n)
+    tol = math.log1p(rtol)
+    stuck = np.zeros((4, qs.size), dtype=np.int64)
+    for _ in range(rounds):
+        x, pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
+        width = np.where(found[1] & found[2], pred[2] - pred[1], 0.0)
+        eps = np.maximum(tol, band_share * np.maximum(width, 0.0))
+        # where each bracket end should lie, and whether it lies there yet. The middle curve needs
+        # no points of its own for the band (its bracket lies inside [lower, upper]); without
+        # ``ends`` it alone is refined, straddling its predicted crossing by -+ rtol / 2.
+        goal = np.stack([pred[0] - 0.5 * tol, pred[1] - eps, pred[2] + eps, pred[0] + 0.5 * tol])
+        need = (found & (xb - xa > tol))[[0, 1, 2, 0]] & np.stack([
+            np.full(qs.size, not ends), ends & (xa[1] < pred[1] - 2 * eps), ends & (xb[2] > pred[2] + 2 * eps),
+            np.full(qs.size, not ends)])
+        if not need.any():
             break
-        mid = 0.5 * (x_a + x_b)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = x_b - f_b * (x_b - x_a) / (f_b - f_a)
-        x = np.where(~np.isfinite(x) | (x <= x_a) | (x >= x_b) | (it % 4 == 3), mid, x)
-        act = np.flatnonzero(active)
-        values = tails(np.exp(x[act]))[curve[act], np.arange(act.size)]
-        f_x = f(values, target[act])
-        right = f_x > 0                                   # crossing lies right of x
-        ia, ib = act[right], act[~right]
-        f_b[ia] = np.where(last[ia] == 1, 0.5 * f_b[ia], f_b[ia])
-        f_a[ib] = np.where(last[ib] == 2, 0.5 * f_a[ib], f_a[ib])
-        x_a[ia], f_a[ia], last[ia] = x[ia], f_x[right], 1
-        x_b[ib], f_b[ib], last[ib] = x[ib], f_x[~right], 2
-    lam = np.where(curve == 1, x_a, np.where(curve == 2, x_b, 0.5 * (x_a + x_b)))
+        stuck = np.where(need, stuck + 1, 0)
+        a, b = xa[[0, 1, 2, 0]], xb[[0, 1, 2, 0]]
+        proposal = np.where((goal > a) & (goal < b) & (stuck % 3 != 0), goal, 0.5 * (a + b))
+        new = np.unique(proposal[need])
+        lams = np.concatenate([lams, np.exp(new)])
+        values = np.concatenate([values, tails(np.exp(new))], axis=1)
+    x, pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
     res = np.full((3, qs.size), math.inf)
-    res[found] = np.exp(lam)
+    res[0] = np.where(found[0], np.exp(np.clip(pred[0], xa[0], xb[0])), math.inf)
+    res[1] = np.where(found[1], np.exp(xa[1]), math.inf)
+    res[2] = np.where(found[2], np.exp(xb[2]), math.inf)
     out[:, todo] = res
     est, lo, hi = out * vnorm
     lo, hi = lo * (1 - ROUND_REL), hi * (1 + ROUND_REL)
-    # the three crossings are refined separately: keep the estimate inside its own band
+    # the three crossings are located separately: keep the estimate inside its own band
     return np.clip(est, np.minimum(lo, hi), np.maximum(lo, hi)), lo, hi
+
+
+def _crossing_brackets(x: np.ndarray, values: np.ndarray, qs: np.ndarray):
+    """First-crossing brackets of three tail curves at every target, and predicted crossings.
+
+    ``x``: log lam (n,), unsorted; ``values``: the curves there (3, n); ``qs``: targets (J,).
+    Returns (sorted x, predicted log-lam crossing, bracket left end, bracket right end, found),
+    each (3, J) but x: xa is the last point before the first one with value <= q (xb). The
+    prediction interpolates log(T/q) = 0 by inverse cubic through the two points on each side
+    where those four are finite and monotone, else by the secant, else at the bracket's middle.
+    """
+    order = np.argsort(x, kind="stable")
+    x, values = x[order], values[:, order]
+    n = x.size
+    below = values[:, :, None] <= qs[None, None, :]                         # (3, n, J)
+    found = below.any(1)
+    first = np.maximum(np.argmax(below, axis=1), 1)                       # (3, J); values[:, 0] > q
+    ia, ib = first - 1, first
+    xa, xb = x[ia], x[ib]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.log(values)[:, :, None] - np.log(qs)[None, None, :]        # (3, n, J), > 0 before
+    rows, cols = np.arange(3)[:, None], np.arange(qs.size)[None, :]
+    idx = np.stack([np.clip(ia - 1, 0, n - 1), ia, ib, np.clip(ib + 1, 0, n - 1)])   # (4, 3, J)
+    fx = f[rows, idx, cols]                                                # (4, 3, J)
+    xx = x[idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        secant = xb - fx[2] * (xb - xa) / (fx[2] - fx[1])
+        ok_cubic = (np.isfinite(fx).all(0) & (np.diff(fx, axis=0) < 0).all(0)
+                    & (ia >= 1) & (ib <= n - 2))
+        cubic = np.zeros_like(xa)
+        for i in range(4):
+            term = xx[i]
+            for j in range(4):
+                if j != i:
+                    term = term * fx[j] / (fx[j] - fx[i])
+            cubic = cubic + np.where(ok_cubic, term, 0.0)
+    pred = np.where(ok_cubic & (cubic > xa) & (cubic < xb), cubic, secant)
+    pred = np.where(np.isfinite(pred) & (pred > xa) & (pred < xb), pred, 0.5 * (xa + xb))
+    return x, pred, xa, xb, found
 
 
 class ExactRayScores:

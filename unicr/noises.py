@@ -1195,7 +1195,10 @@ class LinfExp(Noise):
     Sampling: R = |x|_inf ~ Gamma(d, lam) (the radial density is prop. to r^(d-1) e^(-r/lam)), then
     uniform on the l_inf sphere of radius R: a uniform face coordinate set to +-R, the others U[-R, R].
     Along a ray the off-support maximum of |u_i| is fixed, and a group of equal v_i = m needs only
-    its maximum and minimum: max(U_max - lam m, lam m - U_min)."""
+    its maximum and minimum: max(U_max - lam m, lam m - U_min). ``ray_sampler`` draws just those:
+    R, the face's place and sign, R U^(1/(d-k)) off the support (the face elsewhere), and per group
+    of c uniforms the maximum R(2 U^(1/c) - 1) and, given it, the minimum of the c - 1 others
+    (O(n) per group instead of O(n d))."""
 
     name = "linf-exp"
     symmetric = coordinatewise_symmetric = exchangeable = log_concave = True
@@ -1239,6 +1242,48 @@ class LinfExp(Noise):
                 shifted = torch.maximum(shifted, torch.maximum(hi - lams * m, lams * m - lo))
             return (base - shifted) / self.scale
         return evaluate
+
+
+    def ray_sampler(self, v, groups):
+        if groups is None:
+            return None
+        counts = [int(c) for c, _ in groups]
+        mags = [float(m) for _, m in groups]
+        d, k = self.dim, sum(counts)
+
+        def extremes(count, generator, n, device, dtype):
+            """(max, min) of ``count`` (a tensor >= 0) uniforms on [-1, 1]; +-inf where count = 0."""
+            top = torch.rand(n, generator=generator, device=device, dtype=dtype) ** (1 / count.clamp_min(1))
+            rest = torch.rand(n, generator=generator, device=device, dtype=dtype) ** (1 / (count - 1).clamp_min(1))
+            bottom = torch.where(count >= 2, top * (1 - rest), top)
+            return (torch.where(count > 0, 2 * top - 1, -math.inf), torch.where(count > 0, 2 * bottom - 1, math.inf))
+
+        def draw(n, generator, device, dtype):
+            radius = self.scale * standard_gamma(d, (n,), generator, device, dtype)
+            face = torch.randint(0, d, (n,), generator=generator, device=device)   # support first
+            sign = torch.where(torch.rand(n, generator=generator, device=device, dtype=dtype) < 0.5, -1.0, 1.0)
+            if d > k:
+                spread = torch.rand(n, generator=generator, device=device, dtype=dtype) ** (1.0 / (d - k))
+                off = radius * torch.where(face >= k, torch.ones_like(spread), spread)
+            else:
+                off = torch.zeros(n, device=device, dtype=dtype)
+            ranges, start = [], 0
+            for c, m in zip(counts, mags):
+                here = (face >= start) & (face < start + c)
+                top, bottom = extremes(c - here.long(), generator, n, device, dtype)
+                top = torch.where(here & (sign > 0), 1.0, torch.where(here, top.clamp_min(-1.0), top))
+                bottom = torch.where(here & (sign < 0), -1.0, torch.where(here, bottom.clamp_max(1.0), bottom))
+                ranges.append((m, radius * top, radius * bottom))
+                start += c
+
+            def evaluate(lams):
+                lams = lams[:, None]
+                shifted = off.expand(lams.shape[0], -1)
+                for m, hi, lo in ranges:
+                    shifted = torch.maximum(shifted, torch.maximum(hi - lams * m, lams * m - lo))
+                return (radius - shifted) / self.scale
+            return evaluate
+        return draw
 
 
 class L2Exp(_L2Radial):

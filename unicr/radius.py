@@ -7,9 +7,10 @@ a witness that R*_p <= ||lam v||_p.
 
 Direction search: the family of :func:`unicr.directions.search_family` (k-sparse equal directions
 from the axis to the full diagonal, with the signs and positions the noise's declarations
-require) is screened by Monte Carlo on a reduced sample (``search_samples``, fewer for very dense
-directions so that at most SCREEN_BUDGET coordinates are drawn) from the ``search`` stream,
-whatever the backend; the directions that win at some p_A are then re-evaluated (at most
+require) is screened, whatever the backend, by the deterministic backend on a coarse lattice
+(``SCREEN_EXACT``) where it applies, and otherwise by Monte Carlo on a reduced sample
+(``search_samples``, fewer for very dense directions so that at most SCREEN_BUDGET coordinates are
+drawn) from the ``search`` stream; the directions that win at some p_A are then re-evaluated (at most
 MAX_FINALISTS, chosen so that the p_A whose winner is left out lose least) on the full sample
 from the ``main`` stream (a confirmation run, so the reported band carries no selection bias),
 each at confidence 1 - (1 - c)/m for m finalists (Bonferroni), and the radius is the minimum over finalists. ``search="pso"`` adds a
@@ -40,6 +41,10 @@ __all__ = ["EngineSettings", "Witness", "Radius", "Margin", "certified_radius", 
 
 DEFAULT_P_A_GRID = tuple(np.round(np.linspace(0.55, 0.99, 45), 6)) + (0.995, 0.999, 0.9999)
 SCREEN_BUDGET = 1 << 23
+#: the screening run's deterministic backend: a coarse lattice and slack (ExactRay options), and
+#: radii read off a 48-point scan by cubic interpolation, with no refinement (radius_bounds options)
+SCREEN_EXACT = {"grid": 1 << 11, "tol": 1e-6}
+SCREEN_BOUNDS = {"points": 48, "rounds": 0}
 MAX_FINALISTS = 3
 PILOT_SAMPLES = 4096
 #: band kinds, weakest first (a radius built from several finalists takes the weakest)
@@ -263,13 +268,15 @@ class _RayResult:
     band: str
 
 
-def _ray(noise, direction, settings: EngineSettings, *, stream="main", samples=None, confidence=None):
-    """The statistic along a direction for the chosen backend."""
-    if settings.backend in ("exact", "auto"):
+def _ray(noise, direction, settings: EngineSettings, *, stream="main", samples=None, confidence=None,
+         screening=False):
+    """The statistic along a direction for the chosen backend; for ``screening``, the coarse
+    deterministic backend wherever it applies, whatever the backend (else Monte Carlo)."""
+    if screening or settings.backend in ("exact", "auto"):
         from . import exact
         if exact.applies(noise, direction):
-            return exact.ExactRayScores(noise, direction)
-        if settings.backend == "exact":
+            return exact.ExactRayScores(noise, direction, **(SCREEN_EXACT if screening else {}))
+        if settings.backend == "exact" and not screening:
             raise ValueError("backend='exact' needs i.i.d. noise with a one-dimensional marginal, a "
                              "direction of equal-value groups and, beyond one coordinate, a density "
                              "positive on the whole line; use backend='mc' or 'auto'")
@@ -279,14 +286,15 @@ def _ray(noise, direction, settings: EngineSettings, *, stream="main", samples=N
 
 
 def _along(noise, direction, p, p_a, p_b, settings: EngineSettings, *, stream="main", samples=None,
-           confidence=None) -> _RayResult:
-    """Solve the boundary along one direction for all (p_A, p_B)."""
-    ray = _ray(noise, direction, settings, stream=stream, samples=samples, confidence=confidence)
+           confidence=None, screening=False) -> _RayResult:
+    """Solve the boundary along one direction for all (p_A, p_B); ``screening``: see :func:`_ray`."""
+    ray = _ray(noise, direction, settings, stream=stream, samples=samples, confidence=confidence,
+               screening=screening)
     vnorm = direction.norm(p)
     mc = isinstance(ray, MonteCarloRay)
     if not mc and np.all(np.abs(p_a + p_b - 1) <= 1e-15):
         from .exact import radius_bounds
-        radius, lower, upper = radius_bounds(ray.ray, p_a, vnorm)
+        radius, lower, upper = radius_bounds(ray.ray, p_a, vnorm, **(SCREEN_BOUNDS if screening else {}))
         return _RayResult(direction, radius, lower, upper, upper / vnorm, "exact", ray.ray.band)
     pilot = None
     if mc and ray.samples > 2 * PILOT_SAMPLES:
@@ -307,16 +315,17 @@ def _search(noise, p, p_a, p_b, settings: EngineSettings) -> list[Direction]:
     candidates = _candidate_directions(noise, p, settings.search)
     if len(candidates) == 1 and settings.search != "pso":
         return candidates
-    # screening is always Monte Carlo on the reduced sample (cheap for every direction); the
-    # finalists are then evaluated with the requested backend
-    screen = replace(settings, backend="mc")
+    # screening: the coarse deterministic backend where it applies, else Monte Carlo on the
+    # reduced sample; the finalists are then evaluated with the requested backend
     samples = min(settings.search_samples, settings.samples)
-    screened = [_along(noise, v, p, p_a, p_b, screen, stream="search", samples=_screen_samples(samples, v))
-                for v in candidates]
+
+    def screen(v: Direction, draws: int) -> _RayResult:
+        return _along(noise, v, p, p_a, p_b, settings, stream="search", samples=draws, screening=True)
+
+    screened = [screen(v, _screen_samples(samples, v)) for v in candidates]
     if settings.search == "pso":
         from .search import pso_refine
-        screened.append(pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: _along(
-            noise, v, p, p_a, p_b, screen, stream="search", samples=samples)))
+        screened.append(pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: screen(v, samples)))
     est = np.stack([np.nan_to_num(r.radius, nan=np.inf) for r in screened])
     return [screened[i].direction for i in sorted(_finalists(est))]
 
@@ -330,8 +339,8 @@ def _finalists(est: np.ndarray) -> list[int]:
     if not finite.any():
         return [0]
 
-    def excess(chosen):
-        return float(np.sum(est[chosen][:, finite].min(0) / best[finite] - 1))
+    def excess(chosen):   # radii within 1e-9 of the best are ties, which go to the first direction
+        return float(np.sum(np.maximum(est[chosen][:, finite].min(0) / best[finite] - 1 - 1e-9, 0.0)))
 
     chosen: list[int] = []
     while len(chosen) < MAX_FINALISTS and (not chosen or excess(chosen) > 0):

@@ -2,11 +2,16 @@
 
 Exit codes: 0 done; 1 ``--fail-on`` triggered; 2 bad usage or input (one line on stderr, no
 traceback, no report written for the failing case).
+
+The cases of an audit run in ``--jobs`` worker processes (:mod:`.parallel`), each with ``--threads``
+torch threads; reports are written here as cases finish and do not depend on either option. Off a
+terminal, progress is one line per finished case on stderr instead of a bar.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import numpy as np
 import torch
@@ -17,7 +22,7 @@ import certificates
 from certificates import norm_label
 
 from ..errors import check_norm
-from . import core, plugins, ranking, recheck, report
+from . import core, parallel, plugins, ranking, recheck, report
 from .verdicts import DEFAULT_SUSPECT_TOLERANCE, LOOSE, SUSPECT
 
 __all__ = ["main", "build_parser", "parse_grid", "parse_p_b", "parse_shape", "UsageError"]
@@ -34,6 +39,17 @@ class UsageError(ValueError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message)
+
+
+def _count(text: str) -> int:
+    """An integer >= 1 (--jobs, --threads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,8 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "--recheck: 10x the audit's)")
     sweep.add_argument("--seed", type=int, default=0, help="seed of the engine run (default 0)")
     sweep.add_argument("--device", help="torch device (default cpu)")
-    sweep.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is fastest "
-                                                   "on a loaded machine)")
+    sweep.add_argument("--threads", type=_count, default=1,
+                       help="torch CPU threads per case (default 1; the same in serial and parallel runs, so "
+                            "the bytes do not depend on --jobs)")
+    sweep.add_argument("--jobs", type=_count, metavar="N",
+                       help=f"run the cases in N worker processes (default: every core, here "
+                            f"{parallel.default_jobs()}; 1: one after the other in this process); the reports "
+                            "do not depend on it")
     sweep.add_argument("--tolerance", type=float, default=0.01, help="relative tolerance tau (default 0.01)")
     sweep.add_argument("--suspect-tolerance", type=float, default=DEFAULT_SUSPECT_TOLERANCE, metavar="EPS",
                        help="numerical tolerance eps: a row is suspect only if R_C > R_hi (1 + eps) "
@@ -151,6 +172,17 @@ def parse_shape(items) -> dict[str, float]:
         except ValueError:
             raise ValueError(f"invalid --shape {item!r}: expected KEY=VALUE with a number, e.g. beta=1.5") from None
     return shape
+
+
+def _audit_settings(args) -> core.Settings:
+    return _settings(args, args.dim, DEFAULT_SAMPLES if args.samples is None else args.samples)
+
+
+def _replan(argv) -> tuple[list[core.Case], core.Settings]:
+    """The cases and settings of a command line, planned again (in a spawned worker process)."""
+    args = build_parser().parse_args(argv)
+    settings = _audit_settings(args)
+    return _plan(args, settings), settings
 
 
 def _settings(args, dim: int, samples: int, *, general: bool = True) -> core.Settings:
@@ -309,10 +341,7 @@ def _main(argv) -> int:
     if argv[:1] == ["rank"]:
         argv = ["--rank"] + argv[1:]
     args = build_parser().parse_args(argv)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     if args.list:
         return _list(args)
     if args.recheck:
@@ -330,8 +359,7 @@ def _main(argv) -> int:
         raise UsageError("--rank is a binary ranking (p_B = 1 - p_A): run it without --p-b")
     if args.p_b is not None and not auditing:
         raise UsageError("--p-b needs certificates to audit (--certificate or --all)")
-    settings = _settings(args, args.dim, DEFAULT_SAMPLES if args.samples is None else args.samples) \
-        if auditing else None
+    settings = _audit_settings(args) if auditing else None
     rank_settings = _settings(args, args.rank_dim, args.rank_samples, general=False) if args.rank else None
     if args.rank and len(args.sigma or [1.0]) > 1:
         raise UsageError("--rank takes one --sigma")
@@ -344,16 +372,30 @@ def _main(argv) -> int:
     audits = []
     with tqdm(total=len(cases) + (len(ranking.FAMILIES) * len(ranking.NORMS) if args.rank else 0),
               file=sys.stderr, disable=None, unit="curve", desc="audit") as bar:
-        for case in cases:
-            bar.set_postfix_str(case.label)
-            result = core.run(case, settings)
+        lines = bar.disable  # off a terminal: one line per finished case instead of the bar
+        finished = []
+
+        def done(result, seconds):
             report.write_audit(result, args.out, command, prov)
-            audits.append(result)
+            finished.append(result)
+            bar.set_postfix_str(result.case.label)
             bar.update()
+            if lines:
+                print(f"[{len(finished)}/{len(cases)}] {result.case.label}: {result.verdict} ({seconds:.1f} s)",
+                      file=sys.stderr, flush=True)
+
+        if cases:
+            audits = parallel.run_cases(cases, settings, jobs=args.jobs or parallel.default_jobs(),
+                                        threads=args.threads, done=done, replan=_replan, argv=argv)
         if args.rank:
             bar.set_postfix_str("noise ranking")
+            start = time.perf_counter()
             result = ranking.rank(rank_settings, (args.sigma or [1.0])[0], progress=bar.update)
             ranking.write_ranking(result, args.out, command, prov)
+            if lines:
+                curves = len(ranking.FAMILIES) * len(ranking.NORMS)
+                print(f"[rank] noise ranking: {curves} curves at d={rank_settings.dim} "
+                      f"({time.perf_counter() - start:.1f} s)", file=sys.stderr, flush=True)
     if audits or args.rank:
         report.write_index(args.out)
     stream = sys.stderr if args.json else sys.stdout
