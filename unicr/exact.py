@@ -316,10 +316,10 @@ class _Cells:
         cut into equal parts (where ell is steep: kinks, Laplace-like cores)."""
         u = self.u
         h1, h0 = self.h1, self._laws(u + s)
-        if steps is not None:
-            with np.errstate(invalid="ignore"):
-                ell = h1[2] - h0[2]
-            finite = ell[np.isfinite(ell)]
+        with np.errstate(invalid="ignore"):
+            finite = (h1[2] - h0[2])[np.isfinite(h1[2] - h0[2])]
+        if steps is not None and finite.size >= 2:   # (no finite ell left: a shift far beyond the nodes)
+            ell = h1[2] - h0[2]
             step = float(finite.max() - finite.min()) / steps
             with np.errstate(invalid="ignore", divide="ignore"):
                 m = np.minimum(np.ceil(np.abs(np.diff(ell)) / (2 * step)), 1024)
@@ -556,6 +556,9 @@ class ExactRay:
         ell moves by more than two lattice steps are cut first, so that the ranges w_i stay ~ h."""
         p, q, lo, hi, p_rest, q_rest = self._cells.at(s, steps=self.grid - 2)
         keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
+        if not keep.any():   # the two laws do not overlap on the cells: everything is the rest
+            return _Lattice(1.0, 0, np.zeros(1), np.zeros(1), p_rest + float(p.sum()), q_rest + float(q.sum()),
+                            0.0, 0.0)
         with np.errstate(divide="ignore"):
             r = np.clip(np.log(p[keep]) - np.log(q[keep]), lo[keep], hi[keep])
         w_cap = float(np.max(hi[keep] - lo[keep]))

@@ -281,6 +281,9 @@ def _log_prob(distribution, x: torch.Tensor) -> torch.Tensor:
     without validation returns the formula's value); computed in the distribution's dtype. Points
     outside are evaluated at one fixed draw of the law and then masked."""
     found = _parameter(distribution)
+    if found is not None and found.ndim > 0 and found.device != x.device:
+        raise ValueError(f"the torch Distribution's parameters are on {found.device} but the engine's draws on "
+                         f"{x.device}: build the distribution with its parameters on the engine's device")
     y = x.to(found.dtype if found is not None else torch.get_default_dtype())
     inside = distribution.support.check(y)
     if bool(inside.all()):
