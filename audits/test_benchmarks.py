@@ -1,9 +1,21 @@
 """Engine benchmarks with their verdict figures (pytest-benchmark; also pass with --benchmark-disable).
 
-A 200-point binary p_A -> R curve at d = 3072 with 10^5 Monte Carlo draws, for Gaussian noise in l2
-(against Cohen et al.) and Laplace noise in l1 (against Teng et al.), along the axis and with the
-default sparse direction search. ``benchmark.extra_info`` holds the seconds per radius, the audit
-verdict, R_C/R_U and how often the closed form lies in the engine's band.
+- ``test_calibration``: a fixed workload (float64 elementwise work, a sort, a bincount and real
+  FFTs, the operations the engine spends its time in), measured in the same run, so that every
+  figure can be read as a ratio to it on a shared, noisy machine (``scripts/benchmark_table.py``
+  writes results/benchmarks.md with those ratios).
+- A 200-point binary p_A -> R curve at d = 3072 with 10^5 Monte Carlo draws, for Gaussian noise in
+  l2 (against Cohen et al.) and Laplace noise in l1 (against Teng et al.), along the axis and with
+  the default sparse direction search. ``benchmark.extra_info`` holds the seconds per radius, the
+  audit verdict, R_C/R_U and how often the closed form lies in the engine's band.
+- The main job (``python -m unicr.audit --all``), one benchmark per case, with default settings.
+- The non-binary (p_A, p_B) curve: 200 pairs at d = 3072, 10^5 draws, Gaussian l2 and Laplace l1,
+  against (sigma/2)(Phi^-1(p_A) - Phi^-1(p_B)) and the one-dimensional Laplace value.
+- The default direction search at d = 150528 (Laplace l2, Gaussian l_inf), 200 p_A.
+- PSO against the sparse search (Laplace l2, student-t l2; marked slow).
+
+All of them: ``python -m pytest audits/test_benchmarks.py -m "slow or not slow" -p no:xdist
+--benchmark-autosave``, then ``python scripts/benchmark_table.py``.
 """
 from __future__ import annotations
 
@@ -93,3 +105,160 @@ def test_exact_closed_paths_d150528(benchmark, name, support, path):
     est, lo, hi = benchmark(both)
     benchmark.extra_info.update({"lambdas": 200, "p_a": len(p_a), "dim": 150_528, "path": path})
     assert est.shape == (200, len(p_a)) and np.all(lo <= hi)
+
+
+# -- calibration ----------------------------------------------------------------------------------
+
+def calibration() -> float:
+    """A fixed single-threaded workload of the engine's kinds of operations; returns a checksum."""
+    import scipy.fft as sfft
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1 << 21, generator=gen, dtype=torch.float64)
+    total = 0.0
+    for _ in range(4):
+        weights = torch.sigmoid(x)
+        bins = torch.floor((x - x.min()) / (x.max() - x.min()) * 4095).long()
+        total += float(torch.bincount(bins, weights, minlength=4096).max())
+        total += float(torch.sort(x).values[1 << 20])
+    y = np.random.default_rng(0).random((64, 1 << 14))
+    total += float(np.abs(sfft.irfft(sfft.rfft(y, 1 << 15) ** 2, 1 << 15)).sum())
+    return total
+
+
+def test_calibration(benchmark):
+    """The reference workload of every ratio in results/benchmarks.md (about 1 s on a quiet core)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = benchmark.pedantic(calibration, rounds=3, iterations=1)
+    finally:
+        torch.set_num_threads(threads)
+    benchmark.extra_info.update({"calibration": True})
+    assert np.isfinite(out)
+
+
+def _timed(benchmark, fn):
+    """Run fn once under the benchmark; return its result and the seconds it took."""
+    elapsed = []
+
+    def run():
+        start = time.perf_counter()
+        out = fn()
+        elapsed.append(time.perf_counter() - start)
+        return out
+
+    return benchmark.pedantic(run, rounds=1, iterations=1), elapsed[-1]
+
+
+# -- the main job, by case ------------------------------------------------------------------------
+
+def _main_job_cases():
+    from unicr.audit import cli
+    args = cli.build_parser().parse_args(["--all"])
+    return cli._plan(args, cli._audit_settings(args)), cli._audit_settings(args)
+
+
+MAIN_JOB = [c.label for c in _main_job_cases()[0]]
+
+
+@pytest.mark.parametrize("label", MAIN_JOB, ids=[label.replace(" ", "-") for label in MAIN_JOB])
+def test_main_job_case(benchmark, label):
+    """One case of ``python -m unicr.audit --all`` with default settings (backend auto, 45 p_A,
+    10^5 draws, d = 3072); its verdict is the committed one in results/."""
+    from unicr.audit import run
+    from unicr.audit.report import summary
+
+    cases, settings = _main_job_cases()
+    (case,) = [c for c in cases if c.label == label]
+    result, seconds = _timed(benchmark, lambda: run(case, settings))
+    sm = summary(result)
+    benchmark.extra_info.update({"seconds": seconds, "verdict": result.verdict, "backend": result.backend,
+                                 "directions": sorted({r.direction for r in result.rows}),
+                                 "ratio_min": sm["ratio_min"], "ratio_max": sm["ratio_max"]})
+    assert result.verdict in ("tight", "loose")      # no catalog case is suspect (results/README.md)
+
+
+# -- non-binary (p_A, p_B) curves -----------------------------------------------------------------
+
+PAIR_P_A = np.round(np.linspace(0.55, 0.99, 200), 6)
+PAIR_P_B = np.full(200, 0.005)
+
+
+def _laplace_pair_radius(p_a, p_b, b):
+    """One coordinate of Laplace(b) noise, shift s > 0: K(s) = P_H1(S_A) - P_H1(S_B) with the NP sets
+    {e < x_A} (H0 mass p_A) and {e > x_B} (H0 mass p_B); the radius is the root of K, by brentq on the
+    scipy law (a reference independent of the engine)."""
+    from scipy import optimize, stats
+    law = stats.laplace(scale=b)
+    x_a, x_b = law.ppf(p_a), law.isf(p_b)
+    margin = lambda s: law.cdf(x_a - s) - law.sf(x_b - s)
+    return optimize.brentq(margin, 0.0, 100 * b, xtol=1e-14, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name, norm, backend", [("gaussian", 2, "mc"), ("laplace", 1, "mc"),
+                                                  ("gaussian", 2, "auto"), ("laplace", 1, "auto")],
+                         ids=["gaussian-l2-mc", "laplace-l1-mc", "gaussian-l2-auto", "laplace-l1-auto"])
+def test_pairs_curve(benchmark, name, norm, backend):
+    """A 200-pair curve (p_B = 0.005) at d = 3072 with 10^5 draws and the default search: seconds per
+    pair, and the band against the closed form (Gaussian, (sigma/2)(Phi^-1(p_A) - Phi^-1(p_B)), in any
+    norm along the axis) or the one-dimensional Laplace value. A false miss at a joint confidence
+    over the 200 pairs has probability <= FAILURE_RATE (tests/budget.py)."""
+    import unicr
+    from scipy import stats
+
+    noise = unicr.noise(name, sigma=1.0, dim=3072)
+    confidence = joint_confidence(len(PAIR_P_A))
+    df, seconds = _timed(benchmark, lambda: unicr.radius_curve(
+        noise, norm, p_a=PAIR_P_A, p_b=PAIR_P_B, samples=100_000, backend=backend, confidence=confidence))
+    if name == "gaussian":
+        reference = 0.5 * (stats.norm.ppf(PAIR_P_A) - stats.norm.ppf(PAIR_P_B))
+    else:
+        reference = np.array([_laplace_pair_radius(a, b, noise.scale) for a, b in zip(PAIR_P_A, PAIR_P_B)])
+    inside = (df["lower"].to_numpy() <= reference * (1 + 1e-9)) & (reference * (1 - 1e-9) <= df["upper"].to_numpy())
+    benchmark.extra_info.update({"pairs": len(PAIR_P_A), "seconds_per_pair": seconds / len(PAIR_P_A),
+                                 "backend": backend, "band_coverage": float(inside.mean()),
+                                 "max_relative_error": float(np.max(np.abs(df["radius"].to_numpy() / reference - 1))),
+                                 "directions": sorted(set(df["direction"]))})
+    assert inside.all()
+
+
+# -- direction search at ImageNet size ------------------------------------------------------------
+
+@pytest.mark.parametrize("name, norm, backend", [("laplace", 2, "auto"), ("gaussian", float("inf"), "auto"),
+                                                  ("gaussian", float("inf"), "mc")],
+                         ids=["laplace-l2-auto", "gaussian-linf-auto", "gaussian-linf-mc"])
+def test_search_d150528(benchmark, name, norm, backend):
+    """A 200-point curve at d = 150528 with the default (sparse) search: the screening runs on the
+    coarse deterministic backend (no O(N k) Monte Carlo for dense directions), the finalists on the
+    backend named."""
+    import unicr
+
+    noise = unicr.noise(name, sigma=1.0, dim=150_528)
+    p_a = np.round(np.linspace(0.55, 0.99, 200), 6)
+    df, seconds = _timed(benchmark, lambda: unicr.radius_curve(noise, norm, p_a=p_a, backend=backend))
+    benchmark.extra_info.update({"radii": 200, "dim": 150_528, "backend": backend, "seconds": seconds,
+                                 "directions": sorted(set(df["direction"])), "band": str(df["band"][0]),
+                                 "max_relative_band_width": float(((df["upper"] - df["lower"]) / df["radius"]).max())})
+    assert np.isfinite(df["radius"]).all() and (df["lower"] <= df["upper"]).all()
+
+
+# -- PSO against the sparse search ----------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, shape", [("laplace", {}), ("student-t", {"nu": 3.0})], ids=["laplace", "student-t"])
+@pytest.mark.parametrize("search", ["sparse", "pso"])
+def test_search_cost(benchmark, name, shape, search):
+    """l2 curve (45 p_A, d = 3072, 10^5 draws, backend auto) with the sparse search and with PSO: the
+    cost of the swarm is the ratio of the two figures (slow: the swarm takes minutes)."""
+    import unicr
+
+    noise = unicr.noise(name, sigma=1.0, dim=3072, **shape)
+    p_a = np.round(np.linspace(0.55, 0.99, 45), 6)
+    df, seconds = _timed(benchmark, lambda: unicr.radius_curve(noise, 2, p_a=p_a, backend="auto", search=search))
+    benchmark.extra_info.update({"search": search, "seconds": seconds, "directions": sorted(set(df["direction"])),
+                                 "radius_mean": float(df["radius"].mean())})
+    assert np.isfinite(df["radius"]).all()

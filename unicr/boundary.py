@@ -128,7 +128,8 @@ def solve_ray(ray, p_a: torch.Tensor, p_b: torch.Tensor, *, scale: float, pilot=
     jumps). General (p_A, p_B): the score at fixed p_A may have a kink at its root (an atom of L
     at the boundary), so the band is widened to whole grid cells (lower: left end of the cell
     where the upper score crosses 0; upper: right end of the cell where the lower score does),
-    and band cells are halved while wider than max(rtol * lam, 20% of the band).
+    and each end is brought within max(rtol * lam, 20% of the band) of its interpolated root: by
+    a point just outside the root (two rounds), then by halving its cell.
     """
     pilot = ray if pilot is None else pilot
     device, dtype = p_a.device, p_a.dtype
@@ -166,15 +167,24 @@ def solve_ray(ray, p_a: torch.Tensor, p_b: torch.Tensor, *, scale: float, pilot=
         flagged = [ambiguous(r_est, a_est, g_est)]
         if binary:
             flagged += [ambiguous(r_lo, a_lo, g_lo), ambiguous(r_hi, a_hi, g_hi)]
+            points = torch.zeros(0, dtype=dtype, device=device)
         else:
-            width = lambda g: lams[g] - lams[(g - 1).clamp_min(0)]
+            # the band ends are cell ends: each should lie within band_tol of its interpolated root;
+            # a point placed band_tol / 2 outside the root makes it so where the interpolation is
+            # right (the first two rounds), else the cell is halved
             band_tol = torch.maximum(rtol * r_est, 0.2 * (r_hi - r_lo)).nan_to_num(posinf=0.0)
-            flagged += [g_lo[torch.isfinite(r_lo) & (g_lo > 0) & (width(g_lo) > band_tol)],
-                        g_hi[torch.isfinite(r_hi) & (g_hi > 0) & (width(g_hi) > band_tol)]]
+            left, right = lams[(g_lo - 1).clamp_min(0)], lams[g_hi]
+            far_lo = torch.isfinite(r_lo) & (g_lo > 0) & (r_lo - left > band_tol)
+            far_hi = torch.isfinite(r_hi) & (g_hi > 0) & (right - r_hi > band_tol)
+            goal_lo, goal_hi = r_lo - 0.5 * band_tol, r_hi + 0.5 * band_tol
+            cell_lo = (goal_lo > left) & (goal_lo < lams[g_lo]) & (round_ < 2)
+            cell_hi = (goal_hi > lams[(g_hi - 1).clamp_min(0)]) & (goal_hi < right) & (round_ < 2)
+            points = torch.cat([goal_lo[far_lo & cell_lo], goal_hi[far_hi & cell_hi]])
+            flagged += [g_lo[far_lo & ~cell_lo], g_hi[far_hi & ~cell_hi]]
         cells = torch.unique(torch.cat(flagged))
-        if cells.numel() == 0 or round_ == refinements:
+        if (cells.numel() == 0 and points.numel() == 0) or round_ == refinements:
             break
-        curves.add(0.5 * (lams[cells - 1] + lams[cells]))
+        curves.add(torch.unique(torch.cat([0.5 * (lams[cells - 1] + lams[cells]), points])))
     if binary:
         lower = torch.minimum(r_lo, a_lo)
         upper = torch.maximum(r_hi, a_hi)

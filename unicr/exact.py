@@ -199,7 +199,7 @@ class _Curve:
         inside = k < len(t)
         k = np.clip(k, 1, len(t) - 1)
         t0, t1 = t[k - 1], t[k]
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             frac = np.where(t1 > t0, (y - t0) / (t1 - t0), 0.0)
         return np.where(inside, s[k - 1] + frac * (s[k] - s[k - 1]), s[-1])
 

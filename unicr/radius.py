@@ -45,7 +45,14 @@ SCREEN_BUDGET = 1 << 23
 #: radii read off a 48-point scan by cubic interpolation, with no refinement (radius_bounds options)
 SCREEN_EXACT = {"grid": 1 << 11, "tol": 1e-6}
 SCREEN_BOUNDS = {"points": 48, "rounds": 0}
+#: the screening run's boundary search (both backends, any (p_A, p_B)): the estimates interpolated on
+#: a 48-point grid, no refinement of the band (solve_ray options)
+SCREEN_SOLVE = {"points": 48, "refinements": 0}
 MAX_FINALISTS = 3
+#: screened radii within this relative distance of the best are ties (the screening's own accuracy
+#: is about 3e-4 on the coarse deterministic backend): a tie goes to the direction screened first,
+#: so a PSO profile (screened last, costly to confirm) is a finalist only where it is clearly better
+SCREEN_TIES = 1e-3
 PILOT_SAMPLES = 4096
 #: band kinds, weakest first (a radius built from several finalists takes the weakest)
 BANDS = ("confidence", "numerical", "rigorous")
@@ -304,7 +311,7 @@ def _along(noise, direction, p, p_a, p_b, settings: EngineSettings, *, stream="m
     ta = torch.as_tensor(p_a, dtype=torch.float64, device=device)
     tb = torch.as_tensor(p_b, dtype=torch.float64, device=device)
     lam, lam_lo, lam_hi = solve_ray(ray, ta, tb, scale=_noise_scale(noise), pilot=pilot,
-                                    points=settings.points)
+                                    **(SCREEN_SOLVE if screening else {"points": settings.points}))
     lam, lam_lo, lam_hi = (x.cpu().numpy() for x in (lam, lam_lo, lam_hi))
     return _RayResult(direction, lam * vnorm, lam_lo * vnorm, lam_hi * vnorm, lam_hi,
                       "mc" if mc else "exact", "confidence" if mc else ray.ray.band)
@@ -332,15 +339,16 @@ def _search(noise, p, p_a, p_b, settings: EngineSettings) -> list[Direction]:
 
 def _finalists(est: np.ndarray) -> list[int]:
     """At most MAX_FINALISTS screened directions (rows of est, radii per p_A) chosen greedily to
-    minimise the summed relative excess over the best screened radius at each p_A: every p_A keeps
-    its winner unless the cap forces a choice, and then the p_A that loses least gives way."""
+    minimise the summed relative excess over the best screened radius at each p_A (beyond
+    SCREEN_TIES): every p_A keeps its winner unless the cap forces a choice, and then the p_A that
+    loses least gives way."""
     best = est.min(0)
     finite = np.isfinite(best) & (best > 0)
     if not finite.any():
         return [0]
 
-    def excess(chosen):   # radii within 1e-9 of the best are ties, which go to the first direction
-        return float(np.sum(np.maximum(est[chosen][:, finite].min(0) / best[finite] - 1 - 1e-9, 0.0)))
+    def excess(chosen):   # radii within SCREEN_TIES of the best are ties, which go to the first direction
+        return float(np.sum(np.maximum(est[chosen][:, finite].min(0) / best[finite] - 1 - SCREEN_TIES, 0.0)))
 
     chosen: list[int] = []
     while len(chosen) < MAX_FINALISTS and (not chosen or excess(chosen) > 0):

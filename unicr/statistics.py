@@ -31,6 +31,7 @@ tilting, ties and the non-linear quantile step alike.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -47,6 +48,8 @@ _CHUNK_ELEMENTS = 1 << 22
 # largest number of stored sample elements (beyond this, chunks are regenerated per call)
 _CACHE_ELEMENTS = 1 << 26
 _PROB_FLOOR = 1e-300
+# largest number of pooled draws of L (lam values x 2 samples) whose histograms are built at once
+_LAMBDA_ELEMENTS = 1 << 23
 HISTOGRAM_BINS = 1 << 12
 
 
@@ -66,26 +69,34 @@ def histogram(pool: torch.Tensor, sections: int, bins: int | None = None):
     g, m = pool.shape
     if bins is None:  # about 16 draws a bin, within [256, HISTOGRAM_BINS]
         bins = int(min(HISTOGRAM_BINS, max(256, 2 ** math.ceil(math.log2(m / 16)))))
-    finite = torch.isfinite(pool)
-    all_finite = bool(finite.all())
+    top, bottom = pool.amax(-1, keepdim=True), pool.amin(-1, keepdim=True)
+    all_finite = bool(torch.isfinite(top).all() & torch.isfinite(bottom).all())   # one host read
     if all_finite:
-        top, bottom = pool.amax(-1, keepdim=True), pool.amin(-1, keepdim=True)
+        finite = None
     else:
+        finite = torch.isfinite(pool)
         top = torch.where(finite, pool, -math.inf).amax(-1, keepdim=True).nan_to_num(neginf=0.0)
         bottom = torch.where(finite, pool, math.inf).amin(-1, keepdim=True).nan_to_num(posinf=0.0)
     width = ((top - bottom) / bins).clamp_min(1e-300)
-    k = (torch.floor((top - (pool if all_finite else torch.where(finite, pool, top))) / width)
-         .clamp(0, bins - 1) + 1).long()
+    # flat bin index ((row * sections + section) * (bins + 2) + k), built in place
+    k = torch.sub(top, pool if all_finite else torch.where(finite, pool, top)).div_(width)
+    k = k.floor_().clamp_(0, bins - 1).add_(1).long()
     if not all_finite:
-        k = k.masked_fill(pool == math.inf, 0).masked_fill(pool == -math.inf, bins + 1)
-    section = torch.arange(m, device=pool.device) % sections
-    row = torch.arange(g, device=pool.device)[:, None]
-    flat = ((row * sections + section) * (bins + 2) + k).reshape(-1)
+        k = k.masked_fill_(pool == math.inf, 0).masked_fill_(pool == -math.inf, bins + 1)
+    k.add_(_section_offsets(m, sections, bins + 2, pool.device))
+    k.add_(torch.arange(g, device=pool.device)[:, None] * (sections * (bins + 2)))
+    flat = k.reshape(-1)
     size = g * sections * (bins + 2)
     h0 = torch.bincount(flat, torch.sigmoid(-pool).reshape(-1), minlength=size)
     h1 = torch.bincount(flat, torch.sigmoid(pool).reshape(-1), minlength=size)
     shape = (g, sections, bins + 2)
     return 2.0 * h0.reshape(shape), 2.0 * h1.reshape(shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _section_offsets(m: int, sections: int, stride: int, device: torch.device) -> torch.Tensor:
+    """(section of draw j) * stride for j < m: draw j belongs to section j % sections."""
+    return (torch.arange(m, device=device) % sections) * stride
 
 
 def upper_set_h1_mass(h0: torch.Tensor, h1: torch.Tensor, draws: int, q: torch.Tensor) -> torch.Tensor:
@@ -199,6 +210,9 @@ class MonteCarloRay:
         T = Phi(-+ half/2) (the band's half-width taken as constant in q near q*): a smooth
         functional even where an atom of L holds the H1 median and p* itself jumps.
         """
+        return self._per_chunk(lams, self._critical)
+
+    def _critical(self, lams):
         (h0, h1), draws = self._histograms(lams)
         f0, f1 = h0.sum(1), h1.sum(1)                                   # (G, bins + 2)
         half_mass = torch.full((f0.shape[0], 1), 0.5, dtype=self.dtype, device=self.device)
@@ -214,11 +228,25 @@ class MonteCarloRay:
         p_a = torch.as_tensor(p_a, dtype=self.dtype, device=self.device).reshape(-1)
         p_b = torch.as_tensor(p_b, dtype=self.dtype, device=self.device).reshape(-1)
         j = p_a.numel()
-        (h0, h1), draws = self._histograms(lams)
         q = torch.cat([1.0 - p_a, p_b])
-        full = upper_set_h1_mass(h0.sum(1), h1.sum(1), draws, q)
-        parts = upper_set_h1_mass(h0, h1, draws // self.sections, q)
+
+        def masses(chunk):
+            (h0, h1), draws = self._histograms(chunk)
+            return (upper_set_h1_mass(h0.sum(1), h1.sum(1), draws, q),
+                    upper_set_h1_mass(h0, h1, draws // self.sections, q))
+
+        full, parts = self._per_chunk(lams, masses)
         return (full[..., :j], full[..., j:]), (parts[..., :j], parts[..., j:])
+
+    def _per_chunk(self, lams, compute):
+        """``compute`` over chunks of lam (at most _LAMBDA_ELEMENTS pooled draws of L at a time,
+        which bounds the memory of the histograms), its tensors concatenated along lam."""
+        lams = torch.as_tensor(lams, dtype=self.dtype, device=self.device).reshape(-1)
+        step = max(1, _LAMBDA_ELEMENTS // (2 * self.samples))
+        if lams.numel() <= step:
+            return compute(lams)
+        parts = [compute(lams[i:i + step]) for i in range(0, lams.numel(), step)]
+        return tuple(torch.cat(column) for column in zip(*parts))
 
     def scores(self, lams, p_a, p_b) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(estimate, lower, upper) of s(lam; p_A, p_B), each (G, J); certified iff s < 0."""
