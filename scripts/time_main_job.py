@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     after = timed_calibration()
     calibration = 0.5 * (before + after)
     record = {
-        "command": "python -m unicr.audit --all " + " ".join(args.extra),
+        "command": " ".join(["python -m unicr.audit --all", *args.extra]),
         "wall_seconds": round(wall, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "calibration_seconds": [round(before, 3), round(after, 3)],

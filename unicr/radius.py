@@ -46,8 +46,8 @@ SCREEN_BUDGET = 1 << 23
 SCREEN_EXACT = {"grid": 1 << 11, "tol": 1e-6}
 SCREEN_BOUNDS = {"points": 48, "rounds": 0}
 #: the screening run's boundary search (both backends, any (p_A, p_B)): the estimates interpolated on
-#: a 48-point grid, no refinement of the band (solve_ray options)
-SCREEN_SOLVE = {"points": 48, "refinements": 0}
+#: a 24-point grid, no refinement of the band (solve_ray options)
+SCREEN_SOLVE = {"points": 24, "refinements": 0}
 MAX_FINALISTS = 3
 #: screened radii within this relative distance of the best are ties (the screening's own accuracy
 #: is about 3e-4 on the coarse deterministic backend): a tie goes to the direction screened first,
