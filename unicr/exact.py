@@ -487,7 +487,9 @@ class ExactRay:
         counts, mags = _parse_groups(noise, groups)
         live = (counts > 0) & (mags != 0)
         self.noise, self.marg, self.tol, self.grid = noise, marg, float(tol), int(grid)
-        self.counts, self.mags = counts[live], mags[live]       # signed unless coordinatewise symmetric
+        # i.i.d. coordinates: groups of equal shifts are one group (fewer convolutions), in any order
+        self.mags, where = np.unique(mags[live], return_inverse=True)   # signed unless coordinatewise symmetric
+        self.counts = np.bincount(where.reshape(-1), weights=counts[live], minlength=self.mags.size).astype(np.int64)
         self.k = int(self.counts.sum())
         self.l2 = float(np.sqrt(np.sum(self.counts * self.mags**2)))
         scale = noise.sigma or noise.scale or float(marg.std())

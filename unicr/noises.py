@@ -46,7 +46,7 @@ import scipy.stats as st
 import torch
 
 from .errors import check_choice, check_dim, check_positive
-from .rays import RayFn, Sampler, direct_ray, exit_ray, gaussian_ray, log_diff, radial_ray
+from .rays import RayFn, Sampler, direct_ray, exit_ray, gaussian_ray, linf_ray, log_diff, radial_ray
 
 __all__ = [
     "Noise", "IIDNoise", "DistributionNoise", "IIDDistributionNoise", "noise", "noise_names", "register_noise",
@@ -1236,15 +1236,7 @@ class LinfExp(Noise):
                else torch.zeros(u.shape[0], dtype=u.dtype, device=u.device))
         groups = [(float(m), u[:, v == m].amax(-1), u[:, v == m].amin(-1))
                   for m in torch.unique(v[support]).tolist()]
-        base = u.abs().amax(-1)
-
-        def evaluate(lams):
-            lams = lams[:, None]
-            shifted = off.expand(lams.shape[0], -1)
-            for m, hi, lo in groups:
-                shifted = torch.maximum(shifted, torch.maximum(hi - lams * m, lams * m - lo))
-            return (base - shifted) / self.scale
-        return evaluate
+        return linf_ray(u.abs().amax(-1), off, groups, self.scale)
 
 
     def ray_sampler(self, v, groups):
@@ -1278,14 +1270,7 @@ class LinfExp(Noise):
                 bottom = torch.where(here & (sign < 0), -1.0, torch.where(here, bottom.clamp_max(1.0), bottom))
                 ranges.append((m, radius * top, radius * bottom))
                 start += c
-
-            def evaluate(lams):
-                lams = lams[:, None]
-                shifted = off.expand(lams.shape[0], -1)
-                for m, hi, lo in ranges:
-                    shifted = torch.maximum(shifted, torch.maximum(hi - lams * m, lams * m - lo))
-                return (radius - shifted) / self.scale
-            return evaluate
+            return linf_ray(radius, off, ranges, self.scale)
         return draw
 
 

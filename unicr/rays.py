@@ -9,7 +9,7 @@ sufficient statistic along a ray skips the O(k) work per lam:
 - Uniform cube [-a, a]: L = -inf iff lam > min_i (a + sign(v_i) u_i)/|v_i|, else 0 (:func:`exit_ray`).
 - Functions of ||x||_2 (uniform ball, l2-exponential): ||u - lam v||_2^2 = ||u||^2 - 2 lam <u, v> +
   lam^2 ||v||^2 (:func:`radial_ray`); of ||x||_inf (linf-exponential): the off-support maximum is
-  fixed along the ray, and a group of equal v_i needs only its maximum and minimum.
+  fixed along the ray, and a group of equal v_i needs only its maximum and minimum (:func:`linf_ray`).
 
 Everything else is evaluated directly, in chunks of lam (:func:`direct_ray`).
 """
@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["RayFn", "Sampler", "direct_ray", "gaussian_ray", "exit_ray", "radial_ray", "log_diff"]
+__all__ = ["RayFn", "Sampler", "direct_ray", "gaussian_ray", "exit_ray", "radial_ray", "linf_ray", "log_diff"]
 
 RayFn = Callable[[torch.Tensor], torch.Tensor]
 #: (n, generator, device, dtype) -> RayFn, drawing only a sufficient statistic of n H0 draws
@@ -73,4 +73,17 @@ def radial_ray(norm2: torch.Tensor, proj: torch.Tensor, vv, profile) -> RayFn:
         num = 2 * lams * proj - lams**2 * vv
         shifted2 = (norm2 - num).clamp_min(0)
         return profile(norm2, shifted2, num)
+    return evaluate
+
+
+def linf_ray(norm: torch.Tensor, off: torch.Tensor, groups, scale: float) -> RayFn:
+    """exp(-||x||_inf / scale) densities: L = (||u||_inf - ||u - lam v||_inf) / scale, from the draws'
+    norm, their largest |u_i| off the support of v, and (m, max, min) of u over each group of equal
+    v_i = m: the shifted norm is the largest of off and max(max - lam m, lam m - min) per group."""
+    def evaluate(lams):
+        lams = lams[:, None]
+        shifted = off.expand(lams.shape[0], -1)
+        for m, hi, lo in groups:
+            shifted = torch.maximum(shifted, torch.maximum(hi - lams * m, lams * m - lo))
+        return (norm - shifted) / scale
     return evaluate
