@@ -240,10 +240,11 @@ class MonteCarloRay:
 
     def _per_chunk(self, lams, compute):
         """``compute`` over chunks of lam (at most _LAMBDA_ELEMENTS pooled draws of L at a time,
-        which bounds the memory of the histograms), its tensors concatenated along lam."""
+        which bounds the memory of the histograms), its tensors concatenated along lam. Rays that
+        are not stored (their draws regenerated on every call) are evaluated in one call."""
         lams = torch.as_tensor(lams, dtype=self.dtype, device=self.device).reshape(-1)
         step = max(1, _LAMBDA_ELEMENTS // (2 * self.samples))
-        if lams.numel() <= step:
+        if lams.numel() <= step or self._rays is None:
             return compute(lams)
         parts = [compute(lams[i:i + step]) for i in range(0, lams.numel(), step)]
         return tuple(torch.cat(column) for column in zip(*parts))
