@@ -19,6 +19,7 @@ All of them: ``python -m pytest audits/test_benchmarks.py -m "slow or not slow" 
 """
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -156,10 +157,13 @@ def _timed(benchmark, fn):
 
 # -- the main job, by case ------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1)
 def _main_job_cases():
+    """The planned cases of ``--all`` and their settings (planned once per session)."""
     from unicr.audit import cli
     args = cli.build_parser().parse_args(["--all"])
-    return cli._plan(args, cli._audit_settings(args)), cli._audit_settings(args)
+    settings = cli._audit_settings(args)
+    return cli._plan(args, settings), settings
 
 
 MAIN_JOB = [c.label for c in _main_job_cases()[0]]

@@ -317,9 +317,9 @@ class _Cells:
         u = self.u
         h1, h0 = self.h1, self._laws(u + s)
         with np.errstate(invalid="ignore"):
-            finite = (h1[2] - h0[2])[np.isfinite(h1[2] - h0[2])]
-        if steps is not None and finite.size >= 2:   # (no finite ell left: a shift far beyond the nodes)
             ell = h1[2] - h0[2]
+        finite = ell[np.isfinite(ell)] if steps is not None else ell[:0]
+        if finite.size >= 2:   # (no finite ell left: a shift far beyond the nodes)
             step = float(finite.max() - finite.min()) / steps
             with np.errstate(invalid="ignore", divide="ignore"):
                 m = np.minimum(np.ceil(np.abs(np.diff(ell)) / (2 * step)), 1024)
@@ -653,7 +653,7 @@ class ExactRay:
 
 
 def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13, points: int = 32,
-                  band_share: float = 0.01, rounds: int = 100, ends: bool = True):
+                  band_share: float = 0.01, rounds: int = 100):
     """(radius, lower, upper) along v at each p_A (binary), times ``vnorm`` = ||v||_p.
 
     radius = inf{lam : p*(lam) >= p_A}; lower = inf{lam : upper p* >= p_A}, upper =
@@ -668,9 +668,8 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
     so lower <= radius <= upper holds whenever the crossing of the scan is the first one (always,
     for p* increasing in lam, e.g. log-concave noise); the prediction only decides how close to the
     crossing the ends lie (within 2 eps, or the bracket width where rounds run out). The estimate
-    is the predicted crossing of the middle curve, kept inside the band. With ``ends=False`` (a
-    screening run) only the middle curve is refined, to a bracket of relative width ``rtol``; the
-    band is then whatever the other evaluations leave.
+    is the predicted crossing of the middle curve, kept inside the band (``rounds=0``: read off the
+    scan, as a screening run does).
     """
     p_a = np.atleast_1d(np.asarray(p_a, dtype=float))
     q = 1.0 - p_a
@@ -696,27 +695,24 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
     lams = np.geomspace(lo_end, hi_end, points)
     values = tails(lams)                                                  # (3, n)
     tol = math.log1p(rtol)
-    stuck = np.zeros((4, qs.size), dtype=np.int64)
+    stuck = np.zeros((2, qs.size), dtype=np.int64)
     for _ in range(rounds):
-        x, pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
+        pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
         width = np.where(found[1] & found[2], pred[2] - pred[1], 0.0)
         eps = np.maximum(tol, band_share * np.maximum(width, 0.0))
-        # where each bracket end should lie, and whether it lies there yet. The middle curve needs
-        # no points of its own for the band (its bracket lies inside [lower, upper]); without
-        # ``ends`` it alone is refined, straddling its predicted crossing by -+ rtol / 2.
-        goal = np.stack([pred[0] - 0.5 * tol, pred[1] - eps, pred[2] + eps, pred[0] + 0.5 * tol])
-        need = (found & (xb - xa > tol))[[0, 1, 2, 0]] & np.stack([
-            np.full(qs.size, not ends), ends & (xa[1] < pred[1] - 2 * eps), ends & (xb[2] > pred[2] + 2 * eps),
-            np.full(qs.size, not ends)])
+        # where the lower and upper ends should lie, and whether they lie there yet (the middle
+        # curve needs no points of its own: its bracket lies inside [lower, upper])
+        goal = np.stack([pred[1] - eps, pred[2] + eps])
+        need = (found & (xb - xa > tol))[1:] & np.stack([xa[1] < pred[1] - 2 * eps, xb[2] > pred[2] + 2 * eps])
         if not need.any():
             break
         stuck = np.where(need, stuck + 1, 0)
-        a, b = xa[[0, 1, 2, 0]], xb[[0, 1, 2, 0]]
+        a, b = xa[1:], xb[1:]
         proposal = np.where((goal > a) & (goal < b) & (stuck % 3 != 0), goal, 0.5 * (a + b))
         new = np.unique(proposal[need])
         lams = np.concatenate([lams, np.exp(new)])
         values = np.concatenate([values, tails(np.exp(new))], axis=1)
-    x, pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
+    pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
     res = np.full((3, qs.size), math.inf)
     res[0] = np.where(found[0], np.exp(np.clip(pred[0], xa[0], xb[0])), math.inf)
     res[1] = np.where(found[1], np.exp(xa[1]), math.inf)
@@ -732,8 +728,8 @@ def _crossing_brackets(x: np.ndarray, values: np.ndarray, qs: np.ndarray):
     """First-crossing brackets of three tail curves at every target, and predicted crossings.
 
     ``x``: log lam (n,), unsorted; ``values``: the curves there (3, n); ``qs``: targets (J,).
-    Returns (sorted x, predicted log-lam crossing, bracket left end, bracket right end, found),
-    each (3, J) but x: xa is the last point before the first one with value <= q (xb). The
+    Returns (predicted log-lam crossing, bracket left end, bracket right end, found), each (3, J):
+    xa is the last point before the first one with value <= q (xb). The
     prediction interpolates log(T/q) = 0 by inverse cubic through the two points on each side
     where those four are finite and monotone, else by the secant, else at the bracket's middle.
     """
@@ -764,7 +760,7 @@ def _crossing_brackets(x: np.ndarray, values: np.ndarray, qs: np.ndarray):
             cubic = cubic + np.where(ok_cubic, term, 0.0)
     pred = np.where(ok_cubic & (cubic > xa) & (cubic < xb), cubic, secant)
     pred = np.where(np.isfinite(pred) & (pred > xa) & (pred < xb), pred, 0.5 * (xa + xb))
-    return x, pred, xa, xb, found
+    return pred, xa, xb, found
 
 
 class ExactRayScores:
