@@ -3,7 +3,7 @@
 A :class:`Certificate` holds the formula as a plain callable ``radius_fn(p_a, p_b, scale, dim,
 norm, **shape)`` in the paper's own parameterisation (``scale`` is the paper's scale, e.g. the
 Laplace lambda), and a :class:`NoiseMap` that translates unicr's per-coordinate standard deviation
-``sigma`` (DESIGN.md section 2) into that scale. The record validates every input, evaluates in
+``sigma`` (docs/design.md section 2) into that scale. The record validates every input, evaluates in
 mpmath at a chosen precision (``radius``) and offers float64 wrappers (``radius_float``,
 ``radius_curve``) that are accurate or raise.
 

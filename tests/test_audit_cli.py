@@ -1,5 +1,5 @@
 """The audit command line: exit codes, --list, --json, atomic and reproducible reports, plugins,
---recheck, and the golden report committed under results/golden.
+--recheck, and the golden report committed under tests/golden.
 
 Most cases call ``unicr.audit.main`` in-process on tiny sweeps (d = 8, 2 000 draws); a few run
 ``python -m unicr.audit`` as a subprocess to see what a user sees.
@@ -25,10 +25,10 @@ TINY = ["--dim", "8", "--samples", "2000", "--p-a", "0.6,0.8,0.95", "--backend",
 #: confidence for assertions that a claim is *not* flagged: a false suspect or loose verdict needs
 #: one of 3 + 1 band misses (tests/budget.py)
 JOINT = str(joint_confidence(4))
-#: the golden case: regenerate with UNICR_REGENERATE_GOLDEN=1 (see results/README.md)
+#: the golden case: regenerate with UNICR_REGENERATE_GOLDEN=1 (see tests/golden/README.md)
 GOLDEN_ARGS = ["--certificate", "cohen", "--norm", "2", "--dim", "64", "--p-a", "0.6,0.75,0.9,0.99",
                "--samples", "20000", "--seed", "0", "--backend", "mc"]
-GOLDEN_DIR = ROOT / "results" / "golden"
+GOLDEN_DIR = ROOT / "tests" / "golden"
 
 PLUGIN = '''
 import math
@@ -168,7 +168,7 @@ def test_interrupted_run_keeps_previous_files(capsys, tmp_path, monkeypatch, fai
     if failure == "render":  # interrupted after the CSV and JSON are rendered, before the plot
         def boom(audit):
             raise KeyboardInterrupt
-        monkeypatch.setattr(report, "plot_png", boom)
+        monkeypatch.setattr(report, "plot", boom)
         expected = 130
     else:  # the disk fails at the first move into place
         def boom(src, dst):
@@ -347,7 +347,7 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 def test_golden_report(capsys, tmp_path):
-    """Regenerate the committed golden case (results/golden) and compare its numbers.
+    """Regenerate the committed golden case (tests/golden) and compare its numbers.
 
     ``UNICR_REGENERATE_GOLDEN=1`` rewrites the committed files instead.
     """

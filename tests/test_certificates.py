@@ -3,7 +3,7 @@
 One table of entries, each with an independent float64 evaluation written here with scipy, and
 generic ``check_*`` helpers applied to every row: agreement with scipy, monotonicity in p_A, the
 limit p_A -> 1/2, precision at p_A = 1 - 1e-12, p_A = 1, and input validation. Identities and the
-reference values of CATALOG.md follow.
+reference values of docs/catalog.md follow.
 """
 from __future__ import annotations
 
@@ -497,7 +497,7 @@ def test_pixeldp_saturation():
     assert d05.radius(0.5, 0.41) == 0 and d05.radius(0.5, 0.39) > 0
 
 
-# -- reference values (CATALOG.md) ------------------------------------------------------------------
+# -- reference values (docs/catalog.md) ------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, shape, at_08, at_09, digits", [
     ("teng", {}, 0.648, 1.138, 3),

@@ -347,7 +347,8 @@ def test_seed_sweep(name):
 
 def test_same_seed_same_bytes_and_seed_matters():
     noise = unicr.noise("laplace", sigma=1.0, dim=32)
-    args = dict(p_a=[0.6, 0.9], samples=5000, search=[unicr.equal_direction(k, 32, 2) for k in (1, 32)])
+    args = dict(p_a=[0.6, 0.9], samples=5000, backend="mc",
+                search=[unicr.equal_direction(k, 32, 2) for k in (1, 32)])
     a = unicr.radius_curve(noise, 2, seed=1, **args)
     b = unicr.radius_curve(noise, 2, seed=1, **args)
     c = unicr.radius_curve(noise, 2, seed=2, **args)
@@ -357,10 +358,21 @@ def test_same_seed_same_bytes_and_seed_matters():
 
 
 def test_certified_radius_result():
-    r = unicr.certified_radius(unicr.noise("gaussian", dim=8), 0.9, 2, samples=20_000, search="axis")
+    r = unicr.certified_radius(unicr.noise("gaussian", dim=8), 0.9, 2, samples=20_000, search="axis", backend="mc")
     assert r.lower <= r.radius <= r.upper and r.backend == "mc"
     assert r.witness.delta_norm == pytest.approx(r.upper) and r.band == "confidence"
     assert float(r) == r.radius
+
+
+def test_api_and_cli_default_to_the_same_backend():
+    """The API's default is the command line's: "auto", the deterministic backend wherever it
+    applies (here the Gaussian closed form, a rigorous band of rounding width)."""
+    from unicr.audit import Settings
+
+    assert unicr.EngineSettings().backend == Settings().backend == "auto"
+    r = unicr.certified_radius(unicr.noise("gaussian", dim=8), 0.9, 2, search="axis")
+    assert r.backend == "exact" and r.band == "rigorous"
+    assert r.radius == pytest.approx(stats.norm.ppf(0.9), rel=1e-12)
 
 
 @pytest.mark.parametrize("call, match", [
@@ -393,6 +405,19 @@ def test_pso_refinement_starts_from_sparse_family():
     assert [c for c, _ in v.groups] == [1, 1] and v.norm(2) == pytest.approx(1.0)
     assert [m for _, m in v.groups] == pytest.approx([0.5**0.5, 0.5**0.5])
     check_pso(seed=1)
+
+
+@pytest.mark.parametrize("name, shape", [("laplace", {}),
+                                         pytest.param("student-t", {"nu": 3.0}, marks=pytest.mark.slow)])
+def test_pso_never_above_the_sparse_search(name, shape):
+    """On the deterministic backend the swarm's profile only joins the sparse search's finalists,
+    which are confirmed alike: the PSO radius is at most the sparse one at every p_A, exactly."""
+    noise = unicr.noise(name, sigma=1.0, dim=8, **shape)
+    kw = dict(p_a=np.array([0.6, 0.9, 0.99]), backend="exact")
+    pso = unicr.radius_curve(noise, 2, search="pso", **kw)
+    sparse = unicr.radius_curve(noise, 2, search="sparse", **kw)
+    assert (pso.radius.to_numpy() <= sparse.radius.to_numpy()).all()
+    assert (pso.upper.to_numpy() <= sparse.upper.to_numpy()).all()
 
 
 def check_pso(seed: int = 1) -> dict:

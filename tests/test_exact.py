@@ -340,6 +340,45 @@ def test_fft_radius_brackets_closed_form():
     check_radius(ray, 1.0, ref, p_a, rtol_est=1e-4, rtol=1e-7, points=12)
 
 
+def test_batched_lambdas_agree_with_one_at_a_time():
+    """The FFT path computes the lams of one call together (common lattice widths, one FFT per
+    step): the same values as one lam at a time, to round-off in the estimate, with overlapping
+    rigorous bounds; lam = 0 in the batch is exact (1 - p* = 1/2)."""
+    ray = ExactRay(nz.GeneralNormal(sigma=SIGMA, beta=GN_BETA, dim=D), [(D // 2, 1.0), (D // 4, -0.5)],
+                   grid=1 << 12)
+    lams = np.array([0.0, 0.003, 0.01, 0.03])
+    batch = np.stack(ray.critical_tail(lams))
+    single = np.stack([np.stack(ray.critical_tail(lams[i:i + 1]))[:, 0] for i in range(lams.size)], axis=1)
+    assert batch[:, 0] == pytest.approx([0.5, 0.5, 0.5], rel=1e-12)
+    check_rel(batch[0], single[0], 1e-9, "batched estimate")
+    assert np.all(batch[1] <= single[2]) and np.all(single[1] <= batch[2])
+
+
+def test_radius_bounds_cap_stops_refining_settled_p_a():
+    """cap: a p_A whose lower end exceeds its cap is refined no further, so its lower end stays
+    above the cap (the minimum over directions cannot come from this ray), the others keep valid
+    bands, and fewer lams are evaluated."""
+    p_a = np.linspace(0.6, 0.99, 12)
+    ref = closed_radius(lambda p, d: SIGMA * probit(p) / mp.sqrt(d), p_a, D)
+    calls = []
+
+    def counted(grid):
+        ray = ExactRay(nz.Gaussian(SIGMA, dim=D), [(D, 1.0)], method="generic", grid=grid)
+        tail = ray.critical_tail
+        ray.critical_tail = lambda lams: calls.append(np.size(lams)) or tail(lams)
+        return ray
+
+    full = radius_bounds(counted(1 << 12), p_a)
+    uncapped = sum(calls)
+    calls.clear()
+    cap = np.where(np.arange(p_a.size) < 6, 0.9 * ref, np.inf)
+    est, lo, hi = radius_bounds(counted(1 << 12), p_a, cap=cap)
+    assert sum(calls) < uncapped
+    assert np.all(lo[:6] > cap[:6])
+    check_bracket(lo, ref, hi, "capped radius")
+    assert np.allclose(np.stack([est, lo, hi])[:, 6:], np.stack(full)[:, 6:], rtol=1e-3)
+
+
 # ------------------------------------------------------------------------------------------------
 # 4. margins K(lam; p_A, p_B)
 # ------------------------------------------------------------------------------------------------
@@ -494,7 +533,7 @@ def test_closed_paths_do_no_per_lambda_work(noise, groups, path, monkeypatch):
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(ExactRay, name, counted)
-    for name in ("_bounds_at", "_first_term", "_combine", "_power", "_lattice_bounds"):
+    for name in ("_bounds", "_first_terms", "_combine", "_power", "_lattice_bounds"):
         monkeypatch.setattr(ExactRay, name, forbidden)
     for name in ("_convolve", "_Cells"):
         monkeypatch.setattr(ex, name, forbidden)

@@ -80,8 +80,8 @@ def test_jobs_same_bytes_and_progress_lines(capsys, monkeypatch, tmp_path):
     pooled = run_in(capsys, monkeypatch, tmp_path / "pooled", *args, "--jobs", "2")
     assert serial[0] == pooled[0] == 0
     files = serial[3]
-    assert {Path(name).suffix for name in files} == {".md", ".json", ".png", ".csv"}
-    assert len(files) == 1 + 4 * 5 and "README.md" in files
+    assert {Path(name).suffix for name in files} == {".md", ".json", ".pdf", ".png", ".csv"}
+    assert len(files) == 1 + 5 * 5 and "README.md" in files
     assert files == pooled[3]
     assert serial[1] == pooled[1]                          # the table, in the order of the cases
     assert "--jobs" not in files["README.md"].decode() and "--threads" not in files["README.md"].decode()
@@ -101,7 +101,7 @@ def test_plugin_through_workers(capsys, monkeypatch, tmp_path):
     again from the command line by spawned ones; the same bytes as in one process."""
     args = ["--certificate", f"{EXAMPLE}:CERT", "--norm", "1", "--norm", "2", *TINY, "--search", "axis"]
     serial = run_in(capsys, monkeypatch, tmp_path / "serial", *args, "--jobs", "1")
-    assert serial[0] == 0 and len(serial[3]) == 1 + 4 * 2
+    assert serial[0] == 0 and len(serial[3]) == 1 + 5 * 2
     for method in ("fork", "spawn"):
         monkeypatch.setattr(parallel, "START_METHOD", method)
         pooled = run_in(capsys, monkeypatch, tmp_path / method, *args, "--jobs", "2")
@@ -152,7 +152,7 @@ def test_no_pool_runs_serially(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_pool)
     code, out, err, files = run_in(capsys, monkeypatch, tmp_path, "--certificate", "cohen", "--norm", "1",
                                    "--norm", "2", *TINY, "--jobs", "2")
-    assert code == 0 and "TIGHT" in out and len(files) == 1 + 4 * 2
+    assert code == 0 and "TIGHT" in out and len(files) == 1 + 5 * 2
     assert err.splitlines()[0] == ("note: --jobs 2: cannot start worker processes ([Errno 38] Function not "
                                    "implemented); running the cases one after the other")
     assert len(progress_lines(err)) == 2

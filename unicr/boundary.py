@@ -4,7 +4,7 @@ A *ray statistic* has ``scores(lams, p_a, p_b) -> (estimate, lower, upper)``, ea
 score s(lam; p_A, p_B) that is increasing in lam, with delta = lam v certified iff s < 0, and
 ``critical(lams) -> (estimate, lower, upper)`` of z = Phi^-1(p*(lam)), each (G,), for the binary
 case, where s = z - Phi^-1(p_A) and one curve serves every p_A. The radius along v is
-||v||_p * inf{lam : s(lam) >= 0} (DESIGN.md §1: the *first* lam, so a non-monotone curve cannot
+||v||_p * inf{lam : s(lam) >= 0} (docs/design.md §1: the *first* lam, so a non-monotone curve cannot
 hide an earlier crossing). The band inverts the score band:
 
     lam_lower = first lam with upper score >= 0,   lam_upper = first lam with lower score >= 0.

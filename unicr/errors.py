@@ -9,12 +9,18 @@ import math
 from numbers import Real
 
 __all__ = [
+    "CertificateError",
     "check_positive",
     "check_dim",
     "check_probability_pair",
     "check_norm",
     "check_choice",
 ]
+
+
+class CertificateError(ValueError):
+    """A certificate's own code failed (a plugin's radius function raised): bad input, naming the
+    certificate. A ValueError, so it pickles across worker processes and the command line exits 2."""
 
 
 def _as_float(name: str, value) -> float:

@@ -1,6 +1,6 @@
 """Deterministic Neyman–Pearson backend for i.i.d. noise: p*(lam) and K(lam) with rigorous bounds.
 
-Setting (DESIGN.md §1). mu(e) = prod_i mu_1(e_i); delta = lam v, where v has groups of c_j
+Setting (docs/design.md §1). mu(e) = prod_i mu_1(e_i); delta = lam v, where v has groups of c_j
 coordinates equal to m_j >= 0. Per coordinate ell(e; s) = log mu_1(e - s) - log mu_1(e), s = lam m_j;
 L is the sum of ell over the support (k = sum c_j terms). H0: e ~ mu, H1: e ~ mu(. - delta).
 
@@ -92,6 +92,8 @@ ROUND_ABS = 1e-15
 FFT_FLOOR = 1e-14
 # H1 tail mass per side left outside the cells of one coordinate (goes to the rest outcome)
 CELL_TAIL = 1e-18
+#: lattice cells per batch of lams on the FFT path (grid x lams; bounds the batch's memory)
+BATCH_CELLS = 1 << 20
 
 
 def _marginal(noise):
@@ -379,19 +381,22 @@ class _Cells:
 
 
 @dataclass(frozen=True)
-class _Lattice:
-    """A garbled observation of a partial sum: H1 masses p and H0 masses q at l_k = (o + k) h,
-    plus one rest outcome (p_rest, q_rest); r2 = sum of squared martingale ranges, bias = bound on
-    the accumulated within-cell KL (see the module docstring)."""
+class _Lattices:
+    """Garbled observations of partial sums, one per row b (one lam each), on lattices
+    l = (o_b + k) h_b, k = 0 .. width - 1: masses m[b, 0] under H1 and m[b, 1] under H0, plus one
+    rest outcome with masses rest[b] = (H1, H0); r2 = sum of squared martingale ranges, bias =
+    bound on the accumulated within-cell KL (see the module docstring)."""
 
-    h: float
-    o: int
-    p: np.ndarray
-    q: np.ndarray
-    p_rest: float
-    q_rest: float
-    r2: float
-    bias: float
+    h: np.ndarray
+    o: np.ndarray
+    m: np.ndarray
+    rest: np.ndarray
+    r2: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return self.m.shape[-1]
 
 
 def _hat(positions: np.ndarray, p: np.ndarray, q: np.ndarray):
@@ -408,56 +413,75 @@ def _hat(positions: np.ndarray, p: np.ndarray, q: np.ndarray):
     return o, np.bincount(both, wp, n), np.bincount(both, wq, n)
 
 
-def _coarsen_by(law: _Lattice, m: int) -> _Lattice:
-    """Lattice step h -> m h (m integer), mean-preserving split: one martingale range m h.
-    Index a = j m + r goes to j and j + 1 with weights 1 - r/m and r/m (blocks of m)."""
-    j0, start = divmod(law.o, m)
-    n = len(law.p)
-    blocks = -(-(start + n) // m)
-    padded = np.zeros((2, blocks * m))
-    padded[0, start:start + n] = law.p
-    padded[1, start:start + n] = law.q
-    padded = padded.reshape(2, blocks, m)
+def _rescale(law: _Lattices, h: np.ndarray) -> _Lattices:
+    """Lattice steps law.h -> h (>= law.h, per row), mean-preserving hat split; a row whose step
+    grows gains one martingale range h."""
+    grow = h > law.h
+    if not grow.any():
+        return law
+    ratio = h / law.h
+    if grow.all() and np.all(ratio == ratio[0]) and ratio[0] == 2.0 ** round(math.log2(ratio[0])):
+        return _coarsen(law, int(ratio[0]))
+    h = np.where(grow, h, law.h)
+    x = (law.o[:, None] + np.arange(law.width)) * (law.h / h)[:, None]
+    j = np.floor(x)
+    f = (x - j)[:, None, :]
+    o = j[:, 0].astype(np.int64)
+    idx = (j - o[:, None]).astype(np.int64)
+    rows, n = len(h), int(idx[:, -1].max()) + 2
+    # flat index of (row, channel, cell): channel-major, so that the sums reshape to (2, rows, n)
+    flat = (idx[:, None, :] + n * np.arange(rows)[:, None, None] + rows * n * np.arange(2)[None, :, None]).ravel()
+    out = (np.bincount(flat, (law.m * (1 - f)).ravel(), 2 * rows * n)
+           + np.bincount(flat + 1, (law.m * f).ravel(), 2 * rows * n))
+    m = np.ascontiguousarray(out.reshape(2, rows, n).transpose(1, 0, 2))
+    return _Lattices(h, o, m, law.rest, law.r2 + np.where(grow, h * h, 0.0), law.bias)
+
+
+def _coarsen(law: _Lattices, m: int) -> _Lattices:
+    """Lattice steps h -> m h in every row (m a power of 2), mean-preserving split: index
+    a = j m + r goes to j and j + 1 with weights 1 - r/m and r/m. One martingale range m h."""
+    j0, start = np.divmod(law.o, m)
+    rows, n = len(law.o), law.width
+    blocks = -(-(int(start.max()) + n) // m)
+    padded = np.zeros((rows, 2, blocks * m))
+    for b, a in enumerate(start):
+        padded[b, :, a:a + n] = law.m[b]
+    padded = padded.reshape(rows, 2, blocks, m)
     frac = np.arange(m) / m
-    out = np.zeros((2, blocks + 1))
-    out[:, :-1] = padded @ (1.0 - frac)
-    out[:, 1:] += padded @ frac
+    out = np.zeros((rows, 2, blocks + 1))
+    out[..., :-1] = padded @ (1.0 - frac)
+    out[..., 1:] += padded @ frac
     h = law.h * m
-    return replace(law, h=h, o=j0, p=out[0], q=out[1], r2=law.r2 + h * h)
+    return _Lattices(h, j0, out, law.rest, law.r2 + h * h, law.bias)
 
 
-def _regrid(law: _Lattice, h: float) -> _Lattice:
-    """Lattice step law.h -> h (any h > law.h), mean-preserving split."""
-    x = (law.o + np.arange(len(law.p))) * law.h / h
-    o, p, q = _hat(x, law.p, law.q)
-    return replace(law, h=h, o=o, p=p, q=q, r2=law.r2 + h * h)
+def _trim(law: _Lattices, tau: float) -> _Lattices:
+    """Move the end cells holding at most tau of H1 mass per side into the rest outcome: each row
+    keeps a window of a common width (the widest row's) over its cells above tau."""
+    p, n = law.m[:, 0], law.width
+    lo = np.count_nonzero(np.cumsum(p, axis=1) <= tau, axis=1)
+    hi = n - np.count_nonzero(np.cumsum(p[:, ::-1], axis=1) <= tau, axis=1)
+    peak = np.argmax(p, axis=1)
+    lo, hi = np.minimum(lo, peak), np.maximum(hi, peak + 1)
+    width = int((hi - lo).max())
+    start = np.minimum(lo, n - width)
+    m, rest = np.empty(law.m.shape[:2] + (width,)), law.rest.copy()
+    for b, a in enumerate(start):
+        m[b] = law.m[b, :, a:a + width]
+        rest[b] += law.m[b, :, :a].sum(-1) + law.m[b, :, a + width:].sum(-1)
+    return replace(law, o=law.o + start, m=m, rest=rest)
 
 
-def _trim(law: _Lattice, tau: float) -> _Lattice:
-    """Move the end cells holding at most tau of H1 mass per side into the rest outcome."""
-    p = law.p
-    lo = int(np.searchsorted(np.cumsum(p), tau, side="right"))
-    hi = len(p) - int(np.searchsorted(np.cumsum(p[::-1]), tau, side="right"))
-    peak = int(np.argmax(p))
-    lo, hi = min(lo, peak), max(hi, peak + 1)
-    keep = slice(lo, hi)
-    p_out = p[:lo].sum() + p[hi:].sum()
-    q_out = law.q[:lo].sum() + law.q[hi:].sum()
-    return replace(law, o=law.o + lo, p=p[keep].copy(), q=law.q[keep].copy(),
-                   p_rest=law.p_rest + p_out, q_rest=law.q_rest + q_out)
-
-
-def _convolve(a: _Lattice, b: _Lattice) -> _Lattice:
-    """Law of the sum of independent a and b (same step): linear convolution by real FFT."""
-    n = len(a.p) + len(b.p) - 1
+def _convolve(a: _Lattices, b: _Lattices) -> _Lattices:
+    """Laws of the sums of independent a and b, row by row (same steps): linear convolution by
+    real FFT (``workers`` threads, one row each: the bytes do not depend on their number)."""
+    n = a.width + b.width - 1
     nf = sfft.next_fast_len(n, real=True)
-    fa = sfft.rfft(np.stack([a.p, a.q]), nf)
-    fb = fa if b is a else sfft.rfft(np.stack([b.p, b.q]), nf)
-    out = np.maximum(sfft.irfft(fa * fb, nf)[:, :n], 0.0)
-    return _Lattice(a.h, a.o + b.o, out[0], out[1],
-                    a.p_rest + b.p_rest - a.p_rest * b.p_rest,
-                    a.q_rest + b.q_rest - a.q_rest * b.q_rest,
-                    a.r2 + b.r2, a.bias + b.bias)
+    workers = torch.get_num_threads()
+    fa = sfft.rfft(a.m, nf, workers=workers)
+    fb = fa if b is a else sfft.rfft(b.m, nf, workers=workers)
+    m = np.maximum(sfft.irfft(fa * fb, nf, workers=workers)[..., :n], 0.0)
+    return _Lattices(a.h, a.o + b.o, m, a.rest + b.rest - a.rest * b.rest, a.r2 + b.r2, a.bias + b.bias)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -537,56 +561,67 @@ class ExactRay:
 
     # -- numeric paths --------------------------------------------------------------------------
 
-    def _bounds_at(self, lam: float) -> _Bounds:
-        if lam == 0:
-            return _exact_bounds()
-        shifts = abs(lam) * self.mags          # signed: ell(e; s) for s < 0 is a shift to the left
+    def _bounds(self, lams: np.ndarray) -> list[_Bounds]:
+        """The bounds at each lam (numeric paths); the FFT path computes the lams in batches."""
+        out = [_exact_bounds() if lam == 0 else None for lam in lams]
+        live = [i for i, lam in enumerate(lams) if lam != 0]
         if self.path == "cells":
-            p, q, _, hi, p_rest, q_rest = self._cells.at(shifts[0])
-            garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
-            order = np.argsort(-hi, kind="stable")
-            upper_law = _Curve(np.append(p_rest, p[order]), np.append(0.0, _tilt(p, hi)[order]))
-            return _Bounds(garbled, upper_law, garbled, 0.0, 0.0, _summation_allowance(p.size))
-        law = None
-        for s, c in zip(shifts, self.counts):
-            part = self._power(self._first_term(s), int(c))
-            law = part if law is None else self._combine(law, part)
-        return self._lattice_bounds(law)
+            for i in live:
+                p, q, _, hi, p_rest, q_rest = self._cells.at(abs(lams[i]) * self.mags[0])
+                garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
+                order = np.argsort(-hi, kind="stable")
+                upper_law = _Curve(np.append(p_rest, p[order]), np.append(0.0, _tilt(p, hi)[order]))
+                out[i] = _Bounds(garbled, upper_law, garbled, 0.0, 0.0, _summation_allowance(p.size))
+            return out
+        batch = max(1, BATCH_CELLS // self.grid)
+        for chunk in range(0, len(live), batch):
+            rows = live[chunk:chunk + batch]
+            law = None
+            for mag, c in zip(self.mags, self.counts):   # signed shifts: s < 0 is a shift to the left
+                part = self._power(self._first_terms(np.abs(lams[rows]) * mag), int(c))
+                law = part if law is None else self._combine(law, part)
+            for row, i in enumerate(rows):
+                out[i] = self._lattice_bounds(law, row)
+        return out
 
-    def _first_term(self, s: float) -> _Lattice:
-        """One coordinate on a lattice: cells at r = log(p/q), hat-split (mean kept). Cells where
-        ell moves by more than two lattice steps are cut first, so that the ranges w_i stay ~ h."""
-        p, q, lo, hi, p_rest, q_rest = self._cells.at(s, steps=self.grid - 2)
-        keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
-        if not keep.any():   # the two laws do not overlap on the cells: everything is the rest
-            return _Lattice(1.0, 0, np.zeros(1), np.zeros(1), p_rest + float(p.sum()), q_rest + float(q.sum()),
-                            0.0, 0.0)
-        with np.errstate(divide="ignore"):
-            r = np.clip(np.log(p[keep]) - np.log(q[keep]), lo[keep], hi[keep])
-        w_cap = float(np.max(hi[keep] - lo[keep]))
-        span = float(r.max() - r.min())
-        h = span / (self.grid - 2) if span > 0 else max(abs(float(r[0])), 1.0) * 2.0**-40
-        o, pp, qq = _hat(r / h, p[keep], q[keep])
-        return _Lattice(h, o, pp, qq, p_rest + float(p[~keep].sum()), q_rest + float(q[~keep].sum()),
-                        h * h + w_cap * w_cap, w_cap * w_cap / 8)
+    def _first_terms(self, shifts: np.ndarray) -> _Lattices:
+        """One coordinate on a lattice per shift: cells at r = log(p/q), hat-split (mean kept).
+        Cells where ell moves by more than two lattice steps are cut first, so that the ranges w_i
+        stay ~ h."""
+        rows = []
+        for s in shifts:
+            p, q, lo, hi, p_rest, q_rest = self._cells.at(s, steps=self.grid - 2)
+            keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
+            if not keep.any():   # the two laws do not overlap on the cells: everything is the rest
+                rows.append((1.0, 0, np.zeros((2, 1)), (p_rest + float(p.sum()), q_rest + float(q.sum())), 0.0, 0.0))
+                continue
+            with np.errstate(divide="ignore"):
+                r = np.clip(np.log(p[keep]) - np.log(q[keep]), lo[keep], hi[keep])
+            w_cap = float(np.max(hi[keep] - lo[keep]))
+            span = float(r.max() - r.min())
+            h = span / (self.grid - 2) if span > 0 else max(abs(float(r[0])), 1.0) * 2.0**-40
+            o, pp, qq = _hat(r / h, p[keep], q[keep])
+            rows.append((h, o, np.stack([pp, qq]), (p_rest + float(p[~keep].sum()), q_rest + float(q[~keep].sum())),
+                         h * h + w_cap * w_cap, w_cap * w_cap / 8))
+        m = np.zeros((len(rows), 2, max(row[2].shape[1] for row in rows)))
+        for b, row in enumerate(rows):
+            m[b, :, :row[2].shape[1]] = row[2]
+        h, o, _, rest, r2, bias = zip(*rows)
+        return _Lattices(np.array(h), np.array(o, dtype=np.int64), m, np.array(rest), np.array(r2), np.array(bias))
 
-    def _combine(self, a: _Lattice, b: _Lattice) -> _Lattice:
-        """Sum of independent a and b: common step (the finer one split onto the coarser), FFT
-        convolution, tails trimmed into the rest, lattice coarsened by a power of 2 to <= grid."""
-        if a.h != b.h:
-            fine, coarse = (a, b) if a.h < b.h else (b, a)
-            ratio = coarse.h / fine.h
-            m = round(ratio)
-            fine = _coarsen_by(fine, m) if m == ratio else _regrid(fine, coarse.h)
-            a, b = fine, coarse
+    def _combine(self, a: _Lattices, b: _Lattices) -> _Lattices:
+        """Sums of independent a and b: common steps (the finer split onto the coarser), FFT
+        convolution, tails trimmed into the rest, lattices coarsened by a power of 2 to <= grid."""
+        if a is not b:
+            h = np.maximum(a.h, b.h)
+            a, b = _rescale(a, h), _rescale(b, h)
         law = _trim(_convolve(a, b), 1e-3 * self.tol)
-        n = len(law.p)
-        if n > self.grid:
-            law = _coarsen_by(law, 1 << math.ceil(math.log2((n - 1) / (self.grid - 2))))
+        if law.width > self.grid:
+            law = _rescale(law, law.h * (1 << math.ceil(math.log2((law.width - 1) / (self.grid - 2)))))
         return law
 
-    def _power(self, law: _Lattice, c: int) -> _Lattice:
-        """c-fold sum by binary powering."""
+    def _power(self, law: _Lattices, c: int) -> _Lattices:
+        """c-fold sums by binary powering."""
         out = None
         while True:
             if c & 1:
@@ -596,16 +631,18 @@ class ExactRay:
                 return out
             law = self._combine(law, law)
 
-    def _lattice_bounds(self, law: _Lattice) -> _Bounds:
+    def _lattice_bounds(self, law: _Lattices, row: int) -> _Bounds:
+        p, q = law.m[row]
+        p_rest, q_rest = law.rest[row]
         # FFT round-off is absolute (~eps of the largest mass): an H0 mass below the floor may be
         # an underflowed positive one, and raising H0 masses only raises G_c (still >= G)
-        q = np.maximum(law.q, FFT_FLOOR * law.q.max())
-        garbled = _ratio_curve(np.append(law.p, law.p_rest), np.append(q, law.q_rest))
-        ell = (law.o + np.arange(len(law.p))) * law.h
-        lattice = _Curve(np.append(law.p_rest, law.p[::-1]), np.append(0.0, _tilt(law.p, ell)[::-1]))
+        q = np.maximum(q, FFT_FLOOR * q.max())
+        garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
+        ell = (law.o[row] + np.arange(law.width)) * law.h[row]
+        lattice = _Curve(np.append(p_rest, p[::-1]), np.append(0.0, _tilt(p, ell)[::-1]))
         delta = 0.5 * self.tol
-        eta = math.sqrt(law.r2 * math.log(1 / delta) / 2) + law.bias
-        return _Bounds(garbled, lattice, lattice, eta, delta, _summation_allowance(law.p.size))
+        eta = math.sqrt(law.r2[row] * math.log(1 / delta) / 2) + law.bias[row]
+        return _Bounds(garbled, lattice, lattice, eta, delta, _summation_allowance(p.size))
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -615,7 +652,7 @@ class ExactRay:
         if self.path in ("gaussian", "one-dim", "uniform"):
             t = np.asarray(self._closed_tail(lams), dtype=float)
             return _widen(t, t, t, 0.5)
-        out = np.array([self._bounds_at(float(x)).tail() for x in lams.reshape(-1)])
+        out = np.array([b.tail() for b in self._bounds(lams.reshape(-1))])
         return tuple(out[:, i].reshape(lams.shape) for i in range(3))
 
     def critical_pa(self, lambdas):
@@ -632,9 +669,10 @@ class ExactRay:
             u = np.asarray(self._closed_ginv(lams, q), dtype=float)
             return _widen(u, u, u, 1.0)
         est, lo, hi = (np.empty(lams.shape) for _ in range(3))
-        for lam in np.unique(lams):
+        unique = np.unique(lams)
+        for lam, bounds in zip(unique, self._bounds(unique)):
             at = lams == lam
-            est[at], lo[at], hi[at] = self._bounds_at(float(lam)).ginv(q[at])
+            est[at], lo[at], hi[at] = bounds.ginv(q[at])
         return est, lo, hi
 
     def margin(self, lambdas, p_a, p_b):
@@ -652,8 +690,8 @@ class ExactRay:
 # ------------------------------------------------------------------------------------------------
 
 
-def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13, points: int = 32,
-                  band_share: float = 0.01, rounds: int = 100):
+def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13, points: int | None = None,
+                  band_share: float = 0.05, rounds: int = 100, cap=None):
     """(radius, lower, upper) along v at each p_A (binary), times ``vnorm`` = ||v||_p.
 
     radius = inf{lam : p*(lam) >= p_A}; lower = inf{lam : upper p* >= p_A}, upper =
@@ -669,7 +707,9 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
     for p* increasing in lam, e.g. log-concave noise); the prediction only decides how close to the
     crossing the ends lie (within 2 eps, or the bracket width where rounds run out). The estimate
     is the predicted crossing of the middle curve, kept inside the band (``rounds=0``: read off the
-    scan, as a screening run does).
+    scan, as a screening run does). ``cap`` (radii, one per p_A): a p_A whose lower end already
+    exceeds its cap is refined no further (another direction's upper end lies below it, so this
+    one can change neither the minimum nor its band).
     """
     p_a = np.atleast_1d(np.asarray(p_a, dtype=float))
     q = 1.0 - p_a
@@ -679,6 +719,7 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
         out[:, todo] = math.inf
         return tuple(out * vnorm)
     qs = q[todo]
+    caps = None if cap is None else np.broadcast_to(np.asarray(cap, dtype=float), p_a.shape)[todo] / vnorm
 
     def tails(lams):
         return np.stack(ray.critical_tail(np.asarray(lams, dtype=float)))   # (3, n): est, lo, hi
@@ -692,7 +733,7 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
         if tails([hi_end])[2, 0] <= qs.min():
             break
         hi_end *= 4
-    lams = np.geomspace(lo_end, hi_end, points)
+    lams = np.geomspace(lo_end, hi_end, points or int(np.clip(qs.size, 32, 64)))
     values = tails(lams)                                                  # (3, n)
     tol = math.log1p(rtol)
     stuck = np.zeros((2, qs.size), dtype=np.int64)
@@ -704,6 +745,8 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
         # curve needs no points of its own: its bracket lies inside [lower, upper])
         goal = np.stack([pred[1] - eps, pred[2] + eps])
         need = (found & (xb - xa > tol))[1:] & np.stack([xa[1] < pred[1] - 2 * eps, xb[2] > pred[2] + 2 * eps])
+        if caps is not None:   # settled, or (the upper end) predicted to settle with the lower end
+            need &= ~(np.exp(np.stack([xa[1], goal[0]])) * (1 - ROUND_REL) > caps)
         if not need.any():
             break
         stuck = np.where(need, stuck + 1, 0)

@@ -8,13 +8,16 @@ a witness that R*_p <= ||lam v||_p.
 Direction search: the family of :func:`unicr.directions.search_family` (k-sparse equal directions
 from the axis to the full diagonal, with the signs and positions the noise's declarations
 require) is screened, whatever the backend, by the deterministic backend on a coarse lattice
-(``SCREEN_EXACT``) where it applies, and otherwise by Monte Carlo on a reduced sample
+(``SCREEN``) where it applies, and otherwise by Monte Carlo on a reduced sample
 (``search_samples``, fewer for very dense directions so that at most SCREEN_BUDGET coordinates are
 drawn) from the ``search`` stream; the directions that win at some p_A are then re-evaluated (at most
 MAX_FINALISTS, chosen so that the p_A whose winner is left out lose least) on the full sample
 from the ``main`` stream (a confirmation run, so the reported band carries no selection bias),
-each at confidence 1 - (1 - c)/m for m finalists (Bonferroni), and the radius is the minimum over finalists. ``search="pso"`` adds a
-particle-swarm refinement (:mod:`unicr.search`) started from the best screened directions.
+each at confidence 1 - (1 - c)/m for m finalists (Bonferroni), and the radius is the minimum over
+finalists; a finalist is refined only where it can still set that minimum or its band.
+``search="pso"`` adds a particle-swarm refinement (:mod:`unicr.search`) started from the best
+screened directions, its particles evaluated on a coarser lattice still (``SWARM``); the swarm's
+best profile, screened again like the family, joins the finalists where it clearly beats them.
 
 Each radius says what its band is (``Radius.band``): ``"confidence"`` (Monte Carlo, at the stated
 confidence), ``"rigorous"`` (deterministic backend with proven bounds: closed forms, or numeric
@@ -41,13 +44,26 @@ __all__ = ["EngineSettings", "Witness", "Radius", "Margin", "certified_radius", 
 
 DEFAULT_P_A_GRID = tuple(np.round(np.linspace(0.55, 0.99, 45), 6)) + (0.995, 0.999, 0.9999)
 SCREEN_BUDGET = 1 << 23
-#: the screening run's deterministic backend: a coarse lattice and slack (ExactRay options), and
-#: radii read off a 48-point scan by cubic interpolation, with no refinement (radius_bounds options)
-SCREEN_EXACT = {"grid": 1 << 11, "tol": 1e-6}
-SCREEN_BOUNDS = {"points": 48, "rounds": 0}
-#: the screening run's boundary search (both backends, any (p_A, p_B)): the estimates interpolated on
-#: a 24-point grid, no refinement of the band (solve_ray options)
-SCREEN_SOLVE = {"points": 24, "refinements": 0}
+
+
+@dataclass(frozen=True)
+class _Screening:
+    """How a screening run evaluates a direction: the deterministic backend's lattice and slack
+    (``exact``: ExactRay options) with radii read off a scan of ``bounds["points"]`` scales by cubic
+    interpolation and no refinement (radius_bounds options); the boundary search of any (p_A, p_B)
+    and of Monte Carlo (``solve``: solve_ray options, estimates interpolated, no refinement)."""
+
+    exact: dict
+    bounds: dict
+    solve: dict
+
+
+#: the screening of the search family (the screening's accuracy is about 3e-4 on the lattice)
+SCREEN = _Screening(exact={"grid": 1 << 11, "tol": 1e-6}, bounds={"points": 48, "rounds": 0},
+                    solve={"points": 24, "refinements": 0})
+#: a PSO particle: coarser still (the swarm's best is screened again with SCREEN before it competes)
+SWARM = _Screening(exact={"grid": 1 << 10, "tol": 1e-6}, bounds={"points": 24, "rounds": 0},
+                   solve={"points": 16, "refinements": 0})
 MAX_FINALISTS = 3
 #: screened radii within this relative distance of the best are ties (the screening's own accuracy
 #: is about 3e-4 on the coarse deterministic backend): a tie goes to the direction screened first,
@@ -74,7 +90,7 @@ class EngineSettings:
     seed: int = 0
     device: str | None = None
     confidence: float = 0.99
-    backend: str = "mc"
+    backend: str = "auto"
     search: object = "sparse"
     search_samples: int = 4096
     points: int = 64
@@ -276,13 +292,13 @@ class _RayResult:
 
 
 def _ray(noise, direction, settings: EngineSettings, *, stream="main", samples=None, confidence=None,
-         screening=False):
+         screening: _Screening | None = None):
     """The statistic along a direction for the chosen backend; for ``screening``, the coarse
     deterministic backend wherever it applies, whatever the backend (else Monte Carlo)."""
     if screening or settings.backend in ("exact", "auto"):
         from . import exact
         if exact.applies(noise, direction):
-            return exact.ExactRayScores(noise, direction, **(SCREEN_EXACT if screening else {}))
+            return exact.ExactRayScores(noise, direction, **(screening.exact if screening else {}))
         if settings.backend == "exact" and not screening:
             raise ValueError("backend='exact' needs i.i.d. noise with a one-dimensional marginal, a "
                              "direction of equal-value groups and, beyond one coordinate, a density "
@@ -293,15 +309,17 @@ def _ray(noise, direction, settings: EngineSettings, *, stream="main", samples=N
 
 
 def _along(noise, direction, p, p_a, p_b, settings: EngineSettings, *, stream="main", samples=None,
-           confidence=None, screening=False) -> _RayResult:
-    """Solve the boundary along one direction for all (p_A, p_B); ``screening``: see :func:`_ray`."""
+           confidence=None, screening: _Screening | None = None, cap=None) -> _RayResult:
+    """Solve the boundary along one direction for all (p_A, p_B); ``screening``: see :func:`_ray`;
+    ``cap``: radii above which the deterministic backend stops refining (another direction's upper
+    ends, see :func:`unicr.exact.radius_bounds`)."""
     ray = _ray(noise, direction, settings, stream=stream, samples=samples, confidence=confidence,
                screening=screening)
     vnorm = direction.norm(p)
     mc = isinstance(ray, MonteCarloRay)
     if not mc and np.all(np.abs(p_a + p_b - 1) <= 1e-15):
         from .exact import radius_bounds
-        radius, lower, upper = radius_bounds(ray.ray, p_a, vnorm, **(SCREEN_BOUNDS if screening else {}))
+        radius, lower, upper = radius_bounds(ray.ray, p_a, vnorm, **(screening.bounds if screening else {"cap": cap}))
         return _RayResult(direction, radius, lower, upper, upper / vnorm, "exact", ray.ray.band)
     pilot = None
     if mc and ray.samples > 2 * PILOT_SAMPLES:
@@ -311,7 +329,7 @@ def _along(noise, direction, p, p_a, p_b, settings: EngineSettings, *, stream="m
     ta = torch.as_tensor(p_a, dtype=torch.float64, device=device)
     tb = torch.as_tensor(p_b, dtype=torch.float64, device=device)
     lam, lam_lo, lam_hi = solve_ray(ray, ta, tb, scale=_noise_scale(noise), pilot=pilot,
-                                    **(SCREEN_SOLVE if screening else {"points": settings.points}))
+                                    **(screening.solve if screening else {"points": settings.points}))
     lam, lam_lo, lam_hi = (x.cpu().numpy() for x in (lam, lam_lo, lam_hi))
     return _RayResult(direction, lam * vnorm, lam_lo * vnorm, lam_hi * vnorm, lam_hi,
                       "mc" if mc else "exact", "confidence" if mc else ray.ray.band)
@@ -326,22 +344,26 @@ def _search(noise, p, p_a, p_b, settings: EngineSettings) -> list[Direction]:
     # reduced sample; the finalists are then evaluated with the requested backend
     samples = min(settings.search_samples, settings.samples)
 
-    def screen(v: Direction, draws: int) -> _RayResult:
-        return _along(noise, v, p, p_a, p_b, settings, stream="search", samples=draws, screening=True)
+    def screen(v: Direction, draws: int, level: _Screening = SCREEN) -> _RayResult:
+        return _along(noise, v, p, p_a, p_b, settings, stream="search", samples=draws, screening=level)
 
     screened = [screen(v, _screen_samples(samples, v)) for v in candidates]
     if settings.search == "pso":
         from .search import pso_refine
-        screened.append(pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: screen(v, samples)))
+        swarm_best = pso_refine(noise, p, p_a, p_b, screened, evaluate=lambda v: screen(v, samples, SWARM))
+        screened.append(screen(swarm_best.direction, samples))
     est = np.stack([np.nan_to_num(r.radius, nan=np.inf) for r in screened])
-    return [screened[i].direction for i in sorted(_finalists(est))]
+    return [screened[i].direction for i in sorted(_finalists(est, len(candidates)))]
 
 
-def _finalists(est: np.ndarray) -> list[int]:
-    """At most MAX_FINALISTS screened directions (rows of est, radii per p_A) chosen greedily to
-    minimise the summed relative excess over the best screened radius at each p_A (beyond
-    SCREEN_TIES): every p_A keeps its winner unless the cap forces a choice, and then the p_A that
-    loses least gives way."""
+def _finalists(est: np.ndarray, family: int) -> list[int]:
+    """The screened directions to confirm (rows of est, radii per p_A). From the search family
+    (rows before ``family``), at most MAX_FINALISTS, chosen greedily to minimise the summed
+    relative excess over the best screened radius at each p_A (beyond SCREEN_TIES): every p_A keeps
+    its winner unless the cap forces a choice, and then the p_A that loses least gives way. A row
+    after them (the swarm's profile) joins when it lowers the summed excess by more than
+    SCREEN_TIES per p_A: it adds to the family's finalists, so PSO never ends above the sparse
+    search, and a near-tie does not cost its confirmation (a convolution per group)."""
     best = est.min(0)
     finite = np.isfinite(best) & (best > 0)
     if not finite.any():
@@ -351,8 +373,11 @@ def _finalists(est: np.ndarray) -> list[int]:
         return float(np.sum(np.maximum(est[chosen][:, finite].min(0) / best[finite] - 1 - SCREEN_TIES, 0.0)))
 
     chosen: list[int] = []
-    while len(chosen) < MAX_FINALISTS and (not chosen or excess(chosen) > 0):
-        chosen.append(min((i for i in range(len(est)) if i not in chosen), key=lambda i: excess(chosen + [i])))
+    while len(chosen) < min(MAX_FINALISTS, family) and (not chosen or excess(chosen) > 0):
+        chosen.append(min((i for i in range(family) if i not in chosen), key=lambda i: excess(chosen + [i])))
+    for i in range(family, len(est)):
+        if excess(chosen) - excess(chosen + [i]) > SCREEN_TIES * np.count_nonzero(finite):
+            chosen.append(i)
     return chosen
 
 
@@ -421,7 +446,10 @@ def _curve(noise, norm, p_a, p_b, settings: EngineSettings) -> list[Radius]:
     pa, pb = _probabilities(p_a, p_b)
     finalists = _search(noise, p, pa, pb, settings)
     each = 1.0 - (1.0 - settings.confidence) / len(finalists)
-    finals = [_along(noise, v, p, pa, pb, settings, confidence=each) for v in finalists]
+    finals: list[_RayResult] = []
+    for v in finalists:   # a finalist is refined only where it can still set the minimum or its band
+        cap = np.min([r.upper for r in finals], axis=0) if finals else None
+        finals.append(_along(noise, v, p, pa, pb, settings, confidence=each, cap=cap))
     est = np.stack([r.radius for r in finals])
     lower = np.stack([r.lower for r in finals]).min(0)
     upper_all = np.stack([r.upper for r in finals])

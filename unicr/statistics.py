@@ -1,6 +1,6 @@
 """Monte Carlo Neyman–Pearson statistics along a ray delta = lam * v.
 
-Notation (DESIGN.md §1): L = log mu(e - delta) - log mu(e); H0: e ~ mu, H1: e ~ mu(. - delta).
+Notation (docs/design.md §1): L = log mu(e - delta) - log mu(e); H0: e ~ mu, H1: e ~ mu(. - delta).
 Lower NP set S_A with P_H0(S_A) = p_A, upper set S_B with P_H0(S_B) = p_B, both randomized on
 ties; margin K = P_H1(S_A) - P_H1(S_B); delta is certified iff K > 0.
 

@@ -5,17 +5,36 @@
 >>> result.verdict, [r.verdict for r in result.rows]
 ('tight', ['tight', 'tight'])
 
-Command line: ``python -m unicr.audit --help`` (installed as ``unicr-audit``).
+Command line: ``python -m unicr.audit --help`` (installed as ``unicr-audit``). Public names and
+submodules load on first use (PEP 562), so the command line answers ``--help`` without torch.
 """
-from .cli import main
-from .core import DEFAULT_GRID, Audit, Case, Settings, audit, engine_curve, judge, plan, run
-from .ranking import Ranking, rank, write_ranking
-from .recheck import recheck
-from .report import record, write_audit, write_index
-from .verdicts import LOOSE, SUSPECT, TIGHT, UNCONFIRMED, Row, confirm, row_verdict, sweep_verdict
+import sys
+import types
 
-__all__ = [
-    "main", "Settings", "Case", "Audit", "DEFAULT_GRID", "audit", "plan", "engine_curve", "judge", "run",
-    "Ranking", "rank", "write_ranking", "recheck", "record", "write_audit", "write_index",
-    "TIGHT", "LOOSE", "SUSPECT", "UNCONFIRMED", "Row", "confirm", "row_verdict", "sweep_verdict",
-]
+from .. import _lazy
+
+_EXPORTS = {
+    "main": "cli",
+    **dict.fromkeys(("Settings", "Case", "Audit", "DEFAULT_GRID", "audit", "plan", "engine_curve", "judge", "run"),
+                    "core"),
+    **dict.fromkeys(("Ranking", "rank", "write_ranking"), "ranking"),
+    "recheck": "recheck",
+    **dict.fromkeys(("record", "write_audit", "write_index"), "report"),
+    **dict.fromkeys(("TIGHT", "LOOSE", "SUSPECT", "UNCONFIRMED", "Row", "confirm", "row_verdict", "sweep_verdict"),
+                    "verdicts"),
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = _lazy(__name__, _EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """Keeps ``unicr.audit.recheck`` the function: importing the submodule of that name binds the
+    module to the package's attribute."""
+
+    def __setattr__(self, name, value):
+        if name == "recheck" and isinstance(value, types.ModuleType):
+            value = value.recheck
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,4 +1,4 @@
 """``python -m unicr.audit``: see :mod:`unicr.audit.cli`."""
-from . import main
+from .cli import main
 
 raise SystemExit(main())

@@ -1,7 +1,20 @@
 """``python -m unicr.audit`` (also ``unicr-audit``): audit certificates, re-check witnesses, rank noises.
 
-Exit codes: 0 done; 1 ``--fail-on`` triggered; 2 bad usage or input (one line on stderr, no
-traceback, no report written for the failing case).
+Exit codes (:data:`EXIT_CODES`), so that a CI gate tells a finding from a crash:
+
+- 0: done, whatever the verdicts (unless ``--fail-on`` says otherwise);
+- 1: ``--fail-on`` triggered: a case is suspect (``--fail-on suspect``), or suspect or loose (``loose``);
+- 2: bad usage or input: one line ``unicr-audit: error: ...`` on stderr naming the argument, plugin
+  or device, no traceback. Every input (the cases, their claims, ``--device``, ``--out``) is checked
+  before the first case is computed, so no report is written; a plugin's radius function that
+  raises or returns nonsense (NaN, negative, not a number) is such an input error;
+- 3: internal error (any other exception): one line ``unicr-audit: internal error: ...`` with a hint
+  to rerun with ``--debug``, which prints the traceback (of any error);
+- 130: interrupted (Ctrl-C); the reports written so far are complete.
+
+``--help``, ``--list`` and the input errors found before a noise is built (the options, the
+certificate selection, ``--out``, a ``--device`` other than cuda) answer without importing torch,
+pandas or matplotlib: the modules that compute are imported where they are needed.
 
 The cases of an audit run in ``--jobs`` worker processes (:mod:`.parallel`), each with ``--threads``
 torch threads; reports are written here as cases finish and do not depend on either option. Off a
@@ -10,26 +23,29 @@ terminal, progress is one line per finished case on stderr instead of a bar.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
 
 import numpy as np
-import torch
-from tabulate import tabulate
-from tqdm import tqdm
-
-import certificates
-from certificates import norm_label
 
 from ..errors import check_norm
-from . import core, parallel, plugins, ranking, recheck, report
+from . import core, parallel
 from .verdicts import DEFAULT_SUSPECT_TOLERANCE, LOOSE, SUSPECT
 
-__all__ = ["main", "build_parser", "parse_grid", "parse_p_b", "parse_shape", "UsageError"]
+__all__ = ["main", "build_parser", "parse_grid", "parse_p_b", "parse_shape", "check_device", "check_out",
+           "UsageError", "EXIT_CODES"]
 
 PROG = "python -m unicr.audit"
 DEFAULT_GRID_SPEC = "0.55:0.99:45"
 DEFAULT_SAMPLES = 100_000
+#: exit code -> meaning (see the module docstring)
+EXIT_CODES = {0: "done", 1: "--fail-on triggered", 2: "bad usage or input (one line on stderr)",
+              3: "internal error (one line; --debug prints the traceback)", 130: "interrupted"}
 
 
 class UsageError(ValueError):
@@ -53,10 +69,11 @@ def _count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=(
-        "Audit published randomized-smoothing certified radii against the UniCR engine's numerical "
+    codes = "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
+    p = _Parser(prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "Audit published randomized-smoothing certified radii against the UniCR engine's numerical\n"
         "Neyman-Pearson worst case: tight, loose or suspect per p_A and per certificate."),
-        epilog="'python -m unicr.audit rank ...' is short for 'python -m unicr.audit --rank ...'.")
+        epilog=f"'{PROG} rank ...' is short for '{PROG} --rank ...'.\n\nexit codes:\n{codes}")
     what = p.add_argument_group("what to do")
     what.add_argument("--certificate", "-c", action="append", metavar="NAME",
                       help="a catalog name, a family (pixeldp, yang), path/to/file.py:OBJECT or "
@@ -89,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--samples", type=int, help=f"Monte Carlo draws (default {DEFAULT_SAMPLES}; with "
                                                    "--recheck: 10x the audit's)")
     sweep.add_argument("--seed", type=int, default=0, help="seed of the engine run (default 0)")
-    sweep.add_argument("--device", help="torch device (default cpu)")
+    sweep.add_argument("--device", help="torch device: cpu (default), or cuda / cuda:N with a CUDA build of torch")
     sweep.add_argument("--threads", type=_count, default=1,
                        help="torch CPU threads per case (default 1; the same in serial and parallel runs, so "
                             "the bytes do not depend on --jobs)")
@@ -117,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     out.add_argument("--fail-on", choices=("suspect", "loose", "never"), default="never",
                      help="exit 1 if any case is suspect (suspect) or suspect or loose (loose); default never")
+    out.add_argument("--debug", action="store_true", help="on an error, print its traceback too")
     return p
 
 
@@ -174,6 +192,45 @@ def parse_shape(items) -> dict[str, float]:
     return shape
 
 
+def check_device(name) -> None:
+    """``--device``: None, cpu, or cuda / cuda:N where this torch sees that CUDA device (else UsageError;
+    torch is imported for cuda only)."""
+    if name is None:
+        return
+    if not re.fullmatch(r"(cpu|cuda)(:\d+)?", str(name)):
+        raise UsageError(f"--device {name!r} is not supported; allowed: cpu, cuda, cuda:N")
+    if not name.startswith("cuda"):
+        return
+    import torch
+
+    count = torch.cuda.device_count()
+    if not count:
+        raise UsageError(f"--device {name!r}: this torch sees no CUDA device (a CPU-only build, or no GPU); "
+                         "allowed here: cpu")
+    index = torch.device(name).index
+    if index is not None and index >= count:
+        raise UsageError(f"--device {name!r}: this torch sees {count} CUDA device{'s' if count > 1 else ''}; "
+                         f"allowed: cpu, cuda, cuda:0 to cuda:{count - 1}")
+
+
+def check_out(path) -> None:
+    """``--out``: a writable directory, or a path where one can be created (else UsageError). Tried
+    by creating and removing a temporary directory in it or in its nearest existing parent."""
+    rule = "give a writable directory or a path where one can be created"
+    existing = Path(path)
+    try:
+        while not (existing.exists() or existing.is_symlink()) and existing.parent != existing:
+            existing = existing.parent
+        if existing.is_dir():
+            os.rmdir(tempfile.mkdtemp(prefix=".unicr-audit-", dir=existing))
+            return
+    except OSError as exc:
+        raise UsageError(f"--out {str(path)!r}: cannot write in {str(existing)!r} ({exc.strerror or exc}); "
+                         f"{rule}") from None
+    raise UsageError(f"--out {str(path)!r} is a file; {rule}" if existing == Path(path) else
+                     f"--out {str(path)!r} is under the file {str(existing)!r}; {rule}")
+
+
 def _audit_settings(args) -> core.Settings:
     return _settings(args, args.dim, DEFAULT_SAMPLES if args.samples is None else args.samples)
 
@@ -204,6 +261,10 @@ def _selection(args, *, explicit: bool = False) -> list[tuple]:
     """(certificate, source) for each selected certificate; with ``explicit``, a third element: whether it
     was named on its own (an exact catalog name or a plugin object that is one certificate) rather than
     through --all, a family or a plugin list."""
+    import certificates
+
+    from . import plugins
+
     if args.all:
         selected = [(c, "catalog", False) for c in certificates.catalog()]
     else:
@@ -249,6 +310,8 @@ def _general_selection(selected, notes: list[str]) -> list[tuple]:
 def _plan(args, settings, notes: list[str] | None = None) -> list[core.Case]:
     """Every case of the run, validated and with its claim evaluated, before any engine run. Notes
     for the user (binary certificates skipped by --p-b) are appended to ``notes``."""
+    from certificates import norm_label
+
     notes = [] if notes is None else notes
     if settings.general:
         selected = _general_selection(_selection(args, explicit=True), notes)
@@ -281,6 +344,8 @@ def _plan(args, settings, notes: list[str] | None = None) -> list[core.Case]:
 
 def run_command(args, settings: core.Settings | None, rank_settings: core.Settings | None) -> str:
     """The canonical command of a run (output-only options left out), for reports."""
+    from . import report
+
     parts = [PROG]
     parts += ["--all"] if args.all else [f"--certificate {c}" for c in args.certificate or ()]
     parts += [f"--norm {n}" for n in args.norm or ()]
@@ -299,10 +364,17 @@ def run_command(args, settings: core.Settings | None, rank_settings: core.Settin
 
 
 def _print_table(rows, headers, stream) -> None:
+    from tabulate import tabulate
+
     print(tabulate(rows, headers=headers, disable_numparse=True), file=stream)
 
 
 def _list(args) -> int:
+    import certificates
+    from certificates import norm_label
+
+    from . import report
+
     selected = _selection(args) if args.certificate else [(c, "catalog") for c in certificates.catalog()]
     if args.json:
         print(report.dumps([{"name": c.name, "source": s, "noise": c.noise.family,
@@ -316,10 +388,21 @@ def _list(args) -> int:
     return 0
 
 
+def _threads(count: int) -> None:
+    """Torch CPU threads of the computations in this process (imports torch)."""
+    import torch
+
+    torch.set_num_threads(count)
+
+
 def _recheck(args) -> int:
+    from . import plugins, recheck, report
+
     for spec in args.certificate or ():   # a plugin registers the noises its witnesses refer to
         plugins.load(spec)
-    results = recheck.recheck(args.recheck, samples=args.samples, backend=args.backend, device=args.device)
+    check_device(args.device)
+    _threads(args.threads)
+    results = recheck(args.recheck, samples=args.samples, backend=args.backend, device=args.device)
     if args.json:
         print(report.dumps(results), end="")
         return 0
@@ -336,12 +419,7 @@ def _recheck(args) -> int:
     return 0
 
 
-def _main(argv) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["rank"]:
-        argv = ["--rank"] + argv[1:]
-    args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+def _main(args, argv: list[str]) -> int:
     if args.list:
         return _list(args)
     if args.recheck:
@@ -363,10 +441,19 @@ def _main(argv) -> int:
     rank_settings = _settings(args, args.rank_dim, args.rank_samples, general=False) if args.rank else None
     if args.rank and len(args.sigma or [1.0]) > 1:
         raise UsageError("--rank takes one --sigma")
+    check_device(args.device)
+    check_out(args.out)
     notes: list[str] = []
     cases = _plan(args, settings, notes) if auditing else []
+    _threads(args.threads)
     for note in notes:
         print(note, file=sys.stderr)
+    # every input is checked: now the modules that compute and write
+    from certificates import norm_label
+    from tqdm import tqdm
+
+    from . import ranking, report
+
     command = run_command(args, settings, rank_settings)
     prov = report.provenance()
     audits = []
@@ -424,13 +511,30 @@ def _main(argv) -> int:
     return 1 if any(a.verdict in failing for a in audits) else 0
 
 
+def _fail(message: str, exc: BaseException, debug: bool) -> None:
+    """``message`` as one line on stderr; with --debug, the traceback of ``exc`` first."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"unicr-audit: {' '.join(message.split())}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
-    """Entry point; returns the exit code (0 done, 1 --fail-on triggered, 2 bad usage or input)."""
+    """Entry point; returns the exit code (:data:`EXIT_CODES`, see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rank"]:
+        argv = ["--rank"] + argv[1:]
+    debug = False
     try:
-        return _main(argv)
+        args = build_parser().parse_args(argv)
+        debug = args.debug
+        return _main(args, argv)
     except (ValueError, OverflowError, OSError) as exc:
-        print(f"unicr-audit: error: {' '.join(str(exc).split()) or type(exc).__name__}", file=sys.stderr)
+        _fail(f"error: {str(exc).strip() or type(exc).__name__}", exc, debug)
         return 2
     except KeyboardInterrupt:
         print("unicr-audit: interrupted; reports written so far are complete", file=sys.stderr)
         return 130
+    except Exception as exc:
+        hint = "" if debug else " (rerun with --debug for the traceback)"
+        _fail(f"internal error: {type(exc).__name__}: {exc}{hint}", exc, debug)
+        return 3

@@ -12,17 +12,19 @@ from __future__ import annotations
 import importlib
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-import certificates
-from certificates import Certificate, norm_label
-
 from ..errors import check_choice, check_dim, check_norm
-from ..noises import Noise, noise as make_noise, noise_names
-from ..radius import Witness, radius_curve, witness_margin
 from .verdicts import (CONFIRM_FACTOR, DEFAULT_SUSPECT_TOLERANCE, DEFAULT_TOLERANCE, Row, check_suspect_tolerance,
                        check_tolerance, confirm, row_verdict, sweep_verdict)
+
+if TYPE_CHECKING:
+    from certificates import Certificate
+
+    from ..noises import Noise
+    from ..radius import Witness
 
 __all__ = ["Settings", "Case", "Audit", "DEFAULT_GRID", "plan", "engine_curve", "judge", "run", "audit",
            "engine_backend", "margin_record", "refuting_witness", "SEARCHES",
@@ -158,6 +160,8 @@ class Case:
     @property
     def label(self) -> str:
         """'cohen l2 sigma=1', 'yang-lomax-l1 l1 scale=1 a=1.5' (shape parameters off their default)."""
+        from certificates import norm_label
+
         extra = "".join(f" {k}={number_text(v)}" for k, v in self.custom_shape().items())
         return f"{self.certificate.name} {norm_label(self.norm)} {self.parameter_text}{extra}"
 
@@ -226,6 +230,8 @@ def build_noise(certificate: Certificate, dim: int, shape: dict, *, sigma: float
     (with how to register one), where sigma is undefined for the certificate's noise (no variance:
     give the scale), or where the noise cannot be built.
     """
+    from ..noises import Noise, noise as make_noise, noise_names
+
     family, name = certificate.noise.family, certificate.name
     known = noise_names()
     if family not in known:
@@ -304,6 +310,11 @@ def plan(certificate, norm=None, sigma: float | None = None, settings: Settings 
     unicr's live registry and the certificate's scale checked against the noise's
     (:func:`check_scale`); a binary certificate cannot be audited at a given p_B (``settings.p_b``).
     """
+    import certificates
+    from certificates import Certificate, norm_label
+
+    from . import plugins
+
     settings = settings or Settings()
     if not isinstance(certificate, Certificate):
         certificate = certificates.get(certificate)
@@ -323,9 +334,10 @@ def plan(certificate, norm=None, sigma: float | None = None, settings: Settings 
         scale = _positive("scale", scale)
     noise = build_noise(certificate, settings.dim, params, sigma=sigma, scale=scale)
     check_scale(certificate, noise, sigma=sigma, scale=scale, dim=settings.dim, shape=params)
+    formula = certificate if source == "catalog" else plugins.guarded(certificate, source)
     try:
-        claimed = certificate.radius_curve(settings.p_a, settings.p_b, sigma=sigma, scale=scale, dim=settings.dim,
-                                           norm=p, **params)
+        claimed = formula.radius_curve(settings.p_a, settings.p_b, sigma=sigma, scale=scale, dim=settings.dim,
+                                       norm=p, **params)
     except OverflowError as exc:
         raise ValueError(str(exc)) from None
     return Case(certificate, p, sigma, params, source, noise, tuple(float(x) for x in claimed), scale)
@@ -352,6 +364,8 @@ def refuting_witness(witness: Witness, claimed: float) -> Witness:
 
 def engine_curve(case: Case, settings: Settings):
     """The engine's p_A -> R curve of a case (:func:`unicr.radius_curve`)."""
+    from ..radius import radius_curve
+
     backend, _ = engine_backend(settings.backend)
     return radius_curve(case.noise, case.norm, list(settings.p_a),
                         p_b=None if settings.p_b is None else list(settings.p_b), samples=settings.samples,
@@ -361,6 +375,8 @@ def engine_curve(case: Case, settings: Settings):
 
 def judge(case: Case, settings: Settings, curve) -> Audit:
     """Per-row verdicts against an engine curve, confirmation of suspect rows, sweep verdict."""
+    from ..radius import witness_margin
+
     backend, note = engine_backend(settings.backend)
     rows = []
     for claimed, rec in zip(case.claimed, curve.to_dict("records")):

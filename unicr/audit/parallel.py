@@ -29,8 +29,6 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-import torch
-
 from . import core
 
 __all__ = ["default_jobs", "cost", "schedule", "start_method", "run_cases", "START_METHOD"]
@@ -107,6 +105,8 @@ def _die_with(parent: int) -> None:
 
 
 def _init(parent: int, threads: int, cases, settings, replan, argv, labels) -> None:
+    import torch
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the caller, which stops the workers
     _die_with(parent)
     torch.set_num_threads(threads)
@@ -143,6 +143,8 @@ def _task(index: int) -> bytes:
 # -- caller side ----------------------------------------------------------------------------------
 
 def _serial(cases, settings, threads, done) -> list[core.Audit]:
+    import torch
+
     torch.set_num_threads(threads)
     audits = []
     for case in cases:

@@ -7,10 +7,12 @@
 - ``package.module:OBJECT``: the module is imported (the current directory is searched first).
 
 ``OBJECT`` (a dotted attribute path is allowed) must be a :class:`certificates.Certificate` or a
-non-empty list/tuple of them. Every failure is a ValueError with a one-line message.
+non-empty list/tuple of them. Every failure is a ValueError with a one-line message, and so is a
+plugin's radius function that raises when the audit evaluates it (:func:`guarded`).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -22,7 +24,9 @@ from pathlib import Path
 import certificates
 from certificates import Certificate
 
-__all__ = ["load", "is_plugin"]
+from ..errors import CertificateError
+
+__all__ = ["load", "is_plugin", "guarded"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _FORMS = "expected a catalog name, a family, path/to/file.py:OBJECT or package.module:OBJECT"
@@ -90,3 +94,19 @@ def load(spec: str) -> list[tuple[Certificate, str]]:
         raise ValueError(f"certificate plugin {spec!r} must be a certificates.Certificate or a non-empty "
                          f"list of them, got {type(obj).__name__}")
     return [(c, spec) for c in found]
+
+
+def guarded(certificate: Certificate, source: str) -> Certificate:
+    """``certificate`` with its radius function wrapped: any exception it raises becomes a one-line
+    CertificateError naming the certificate, ``source`` and p_A (what it returns is validated by the
+    certificate as for a catalog entry: NaN, negative or not a number is a ValueError naming it)."""
+    formula = certificate.radius_fn
+
+    def radius_fn(**args):
+        try:
+            return formula(**args)
+        except Exception as exc:
+            raise CertificateError(f"certificate {certificate.name!r} ({source}): its radius function raised at "
+                                   f"p_a={float(args['p_a']):.6g}: {_one_line(exc)}") from exc
+
+    return dataclasses.replace(certificate, radius_fn=radius_fn)

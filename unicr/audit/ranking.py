@@ -6,14 +6,14 @@ per-coordinate standard deviation sigma and dimension d, and its engine radius R
 the p_A grid (binary case). Per norm the families are ranked by the area under the p_A -> R_U
 curve (trapezoid rule over the grid) and the winner at each p_A is the family with the largest R_U.
 General normal noise runs over the beta grid of the paper's Table 2 (beta = 1 is Laplace, beta = 2
-Gaussian). Cauchy noise has no variance and is left out.
+Gaussian). Cauchy noise has no variance and is left out. The figure (optimality.pdf and .png)
+shows the ``TOP`` families per norm relative to the Gaussian's radius; the Markdown tables list all.
 
 R_U is an upper bound on each family's tight radius, as good as the direction search: a family
 whose worst direction the search misses is ranked too high.
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +23,12 @@ from certificates import norm_label
 
 from ..noises import noise as make_noise
 from ..radius import radius_curve
+from . import style
 from .core import Settings, engine_backend
 from .report import dumps, grid_spec, write_files
 
-__all__ = ["BETAS", "FAMILIES", "NORMS", "Ranking", "rank", "render_ranking", "write_ranking"]
+__all__ = ["BETAS", "FAMILIES", "GAUSSIAN", "NORMS", "TOP", "Ranking", "rank", "shown", "figure", "plot",
+           "render_ranking", "write_ranking"]
 
 NORMS = (1.0, 2.0, float("inf"))
 #: the general-normal shapes of the paper's Table 2
@@ -47,6 +49,9 @@ FAMILIES = (
     ("linf-exp", "linf-exp", {}),
     ("l2-exp", "l2-exp", {}),
 )
+GAUSSIAN = FAMILIES[0][0]
+#: families drawn per norm in the figure; the Markdown tables list all of them
+TOP = 5
 
 
 @dataclass(frozen=True)
@@ -106,32 +111,53 @@ def _runs(grid, winners) -> list[tuple[float, float, str]]:
     return runs
 
 
-def _plot(ranking: Ranking, p: float) -> bytes:
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _short(label: str) -> str:
+    """A family's label without its parenthesis: 'gaussian (general-normal beta=2)' -> 'gaussian'."""
+    return label.split(" (")[0]
 
+
+def shown(ranking: Ranking, p: float) -> list[str]:
+    """The families the figure draws in norm ``p``: the TOP by area."""
+    return ranking.order(p)[:TOP]
+
+
+def figure(ranking: Ranking):
+    """One panel per norm (build it inside ``style.context()``): the TOP families by area, each as
+    R_U / R_U(gaussian) over p_A, the Gaussian being the line at 1. A family keeps its colour and line
+    style in every panel."""
     x = np.asarray(ranking.settings.p_a)
-    fig = Figure(figsize=(9.0, 5.0), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    colors = matplotlib.colormaps["tab20"].colors
-    for i, label in enumerate(ranking.order(p)):
-        ax.plot(x, ranking.radius[p][label][0], color=colors[i % len(colors)], lw=1.4,
-                ls="-" if i < len(colors) else "--", label=label)
-    ax.set_xlabel("$p_A$")
-    ax.set_ylabel(f"engine radius $R_U$ ({norm_label(p)}, input units)")
-    ax.set_title(f"R-p_A curves vs {norm_label(p)}: sigma={ranking.sigma:g}, d={ranking.settings.dim}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    drawn = list(dict.fromkeys(label for p in NORMS for label in shown(ranking, p) if label != GAUSSIAN))
+    colors = [style.COLORS[c] for c in style.CYCLE if c != "grey"]
+    looks = {label: dict(color=colors[i % len(colors)], ls=("-", "--", ":")[i // len(colors) % 3])
+             for i, label in enumerate(drawn)}
+    fig = style.figure(style.WIDE, 3.5)
+    axes = fig.subplots(1, len(NORMS), sharex=True)
+    for ax, p in zip(axes, NORMS):
+        order = ranking.order(p)
+        base = ranking.radius[p][GAUSSIAN][0]
+        top = shown(ranking, p)
+        for label in top + ([] if GAUSSIAN in top else [GAUSSIAN]):
+            text = f"{order.index(label) + 1}. {_short(label)}"
+            if label == GAUSSIAN:
+                ax.axhline(1.0, color="k", lw=0.9, label=f"{text} (= 1)")
+            else:
+                ax.plot(x, ranking.radius[p][label][0] / base, lw=1.2, label=text, **looks[label])
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), borderaxespad=0)
+        ax.set_title(f"{norm_label(p)}: top {TOP} of {len(order)} by area")
+        ax.set_xlabel("$p_A$")
+    axes[0].set_ylabel("$R_U$ / $R_U$(gaussian)")
+    fig.suptitle(f"Engine radius relative to Gaussian noise: sigma={ranking.sigma:g}, d={ranking.settings.dim}")
+    return fig
+
+
+def plot(ranking: Ranking) -> dict[str, bytes]:
+    """The ranking's figure as {'.pdf': bytes, '.png': bytes} (see ``figure``)."""
+    with style.context():
+        return style.render(figure(ranking))
 
 
 def render_ranking(ranking: Ranking, out: Path, command: str, prov: dict) -> dict[Path, bytes]:
-    """optimality.md, optimality.json and one optimality-<norm>.png per norm, in memory."""
+    """optimality.md, optimality.json and the figure optimality.pdf and .png, in memory."""
     s = ranking.settings
     x = list(s.p_a)
     lines = [
@@ -149,20 +175,24 @@ def render_ranking(ranking: Ranking, out: Path, command: str, prov: dict) -> dic
         "Provenance: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()) + f"; commit {prov['commit']}.",
         "",
     ]
-    files = {}
+    files = {Path(out) / f"optimality{suffix}": data for suffix, data in plot(ranking).items()}
     probes = sorted({min(x, key=lambda g: abs(g - t)) for t in (0.6, 0.8, 0.9, 0.99)})
+    lines += ["![engine radius relative to the Gaussian's, top families per norm](optimality.png)", "",
+              f"Per norm, the {TOP} families with the largest area, each as R_U / R_U(gaussian) over p_A (the "
+              "Gaussian is the line at 1; its rank is in the legend). The tables below list every family; "
+              "'area / gaussian' is its area over the Gaussian's. Vector version: [optimality.pdf](optimality.pdf).",
+              ""]
     for p in NORMS:
         nl = norm_label(p)
         auc, order, winners = ranking.auc(p), ranking.order(p), ranking.winners(p)
-        files[Path(out) / f"optimality-{nl}.png"] = _plot(ranking, p)
-        lines += [f"## {nl}", "", f"![R-p_A curves vs {nl}](optimality-{nl}.png)", "",
-                  "| rank | noise | area | " + " | ".join(f"R_U at p_A={t:g}" for t in probes) + " | wins |",
-                  "|---|---|---|" + "---|" * len(probes) + "---|"]
+        lines += [f"## {nl}", "",
+                  "| rank | noise | area | area / gaussian | " + " | ".join(f"R_U at p_A={t:g}" for t in probes) +
+                  " | wins | in figure |", "|---|---|---|---|" + "---|" * len(probes) + "---|---|"]
         for i, label in enumerate(order, 1):
             r = ranking.radius[p][label][0]
             at = [format(float(r[x.index(t)]), ".4g") for t in probes]
-            lines.append(f"| {i} | {label} | {auc[label]:.4g} | " + " | ".join(at) +
-                         f" | {winners.count(label)} |")
+            lines.append(f"| {i} | {label} | {auc[label]:.4g} | {auc[label] / auc[GAUSSIAN]:.3f} | " +
+                         " | ".join(at) + f" | {winners.count(label)} | {'yes' if i <= TOP else '-'} |")
         lines += ["", "Winner per p_A: " + "; ".join(
             f"{a:g}" + (f"-{b:g}" if b != a else "") + f": {w}" for a, b, w in _runs(x, winners)) + ".", ""]
     gn = {1.0: "laplace (general-normal beta=1)", 2.0: "gaussian (general-normal beta=2)"}

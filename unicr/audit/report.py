@@ -1,9 +1,9 @@
-"""Reports of an audit: Markdown, the p_A -> R plot (PNG), the sweep (CSV), a JSON summary; an index.
+"""Reports of an audit: Markdown, the p_A -> R figure (PDF and PNG), the sweep (CSV), a JSON summary; an index.
 
 Layout under the output directory ``OUT``::
 
     OUT/README.md                                   one line per audited case, with its verdict
-    OUT/<certificate>/<certificate>-<norm>-<sigma|scale><value>[-<shape><value>...][-pb<p_B>].{md,png,csv,json}
+    OUT/<certificate>/<certificate>-<norm>-<sigma|scale><value>[-<shape><value>...][-pb<p_B>].{md,pdf,png,csv,json}
 
 e.g. ``cohen-l2-sigma1``, ``yang-lomax-l1-l1-scale1-a1.5``, ``yang-general-normal-l1-l1-sigma1-beta1.5``,
 ``cohen-l2-sigma1-pb0.1``: sigma or scale as given; shape parameters only where they differ from the
@@ -13,8 +13,9 @@ that is exact, else in full.
 
 Determinism: CSV and JSON hold no timestamps, floats are written with ``FLOAT_DIGITS`` significant
 digits and JSON keys are sorted, so the same settings and seed give the same bytes. The Markdown
-differs between runs only in its provenance lines (package versions, commit); the PNG carries no
-"Software" or date metadata.
+differs between runs only in its provenance lines (package versions, the code's commit); the figures carry
+no software or date metadata (:mod:`.style`). The Markdown's --recheck command names the JSON
+summary under OUT as given, so it also differs with --out.
 
 Atomicity: all files of a case are rendered in memory first, written to temporary files in the
 target directory, then moved into place with ``os.replace``; an interrupted run leaves the previous
@@ -28,6 +29,7 @@ import io
 import json
 import math
 import os
+import shlex
 import subprocess
 import tempfile
 from importlib import metadata
@@ -37,16 +39,22 @@ import numpy as np
 
 from certificates import norm_label
 
+from . import style
 from .core import Audit, Settings, number_text
 from .verdicts import CONFIRM_FACTOR, LOOSE, LOOSE_SHARE, SUSPECT, TIGHT, UNCONFIRMED, loose_threshold
+from .verdicts import ratio as claim_ratio
 
 __all__ = [
-    "FLOAT_DIGITS", "CSV_COLUMNS", "fmt", "dumps", "summary", "record", "csv_text", "plot_png", "markdown",
+    "FLOAT_DIGITS", "CSV_COLUMNS", "fmt", "dumps", "summary", "record", "csv_text", "figure", "plot",
+    "markdown",
     "render", "write_files", "write_audit", "write_index", "provenance", "grid_spec", "settings_args",
-    "case_command", "paths_for", "margin_source", "VERDICT_METHOD", "p_b_spec", "excess_text",
+    "case_command", "paths_for", "margin_source", "VERDICT_METHOD", "p_b_spec", "excess_text", "gap_text",
+    "radius_scale", "recheck_command", "ZERO",
 ]
 
 FLOAT_DIGITS = 12
+#: report text prints a value within ZERO of its scale as 0 (``_num``): e.g. a radius of 3.7e-17 that is 0
+ZERO = 1e-12
 CSV_COLUMNS = ("p_a", "p_b", "claimed", "radius", "lower", "upper", "ratio", "gap", "excess", "verdict",
                "direction", "support", "backend")
 PACKAGES = ("unicr", "torch", "numpy", "scipy", "mpmath")
@@ -157,17 +165,31 @@ def case_command(audit: Audit) -> str:
     return " ".join(args)
 
 
+#: the paths whose content makes the numbers: the provenance names their last commit, so that
+#: committing regenerated results does not change the provenance of a rerun
+CODE_PATHS = ("unicr", "certificates", "pyproject.toml")
+
+
 def provenance() -> dict:
-    """Package versions and the git commit of the working tree ('unknown' outside git)."""
+    """Package versions and the commit of the code: the last commit that changed CODE_PATHS, with
+    "+modified" where the working tree changes them ('unknown' outside git)."""
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "unknown"
+
+    def git(*args, cwd=Path(__file__).resolve().parent) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=cwd,
+                              check=True).stdout.strip()
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                                cwd=Path(__file__).resolve().parent, check=True).stdout.strip() or "unknown"
+        root = Path(git("rev-parse", "--show-toplevel"))
+        paths = [p for p in CODE_PATHS if (root / p).exists()]
+        commit = git("log", "-1", "--format=%H", "--", *paths, cwd=root) or "unknown"
+        if git("status", "--porcelain", "--untracked-files=no", "--", *paths, cwd=root):
+            commit += "+modified"
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {"versions": versions, "commit": commit}
@@ -195,12 +217,14 @@ def _row_record(row) -> dict:
 
 
 def summary(audit: Audit) -> dict:
-    """Counts per verdict, the range of R_C / R_U over the sweep and the largest excess R_C / R_hi - 1."""
+    """Counts per verdict, the range of R_C / R_U over the sweep, the largest gap 1 - R_C / R_U (0 where
+    every claim reaches R_U: a claim above R_U leaves nothing out; how far it exceeds the band is the
+    excess) and the largest excess R_C / R_hi - 1."""
     ratios = np.array([r.ratio for r in audit.rows])
     counts = {v: sum(r.verdict == v for r in audit.rows) for v in (TIGHT, LOOSE, SUSPECT, UNCONFIRMED)}
     return {"points": len(audit.rows), **counts, "loose_threshold": loose_threshold(len(audit.rows)),
             "ratio_min": float(ratios.min()), "ratio_median": float(np.median(ratios)),
-            "ratio_max": float(ratios.max()), "gap_max": float(1.0 - ratios.min()),
+            "ratio_max": float(ratios.max()), "gap_max": max(0.0, float(1.0 - ratios.min())),
             "excess_max": float(max(r.excess for r in audit.rows))}
 
 
@@ -238,60 +262,142 @@ def csv_text(audit: Audit) -> str:
 
 # -- plot -----------------------------------------------------------------------------------------
 
-def plot_png(audit: Audit) -> bytes:
-    """Certificate curve against the engine's with its band shaded (the paper's Figure 4)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+#: a band whose widest point spans less than this share of its panel's height is stated, not drawn
+VISIBLE = 0.03
+#: verdict -> (legend text, marker style) of the points
+MARKERS = {
+    TIGHT: ("tight", dict(marker="o", color=style.COLORS["green"], ms=3.0, mew=0)),
+    LOOSE: ("loose", dict(marker="v", color=style.COLORS["yellow"], ms=3.6, mec="0.3", mew=0.4)),
+    SUSPECT: ("suspect", dict(marker="^", color=style.COLORS["red"], ms=5.0, mec="k", mew=0.6)),
+    UNCONFIRMED: ("unconfirmed", dict(marker="x", color="0.45", ms=4.0, mew=1.0)),
+}
 
-    case = audit.case
-    p_a = np.array([r.p_a for r in audit.rows])
-    radius = np.array([r.radius for r in audit.rows])
-    lower = np.array([r.lower for r in audit.rows])
-    upper = np.array([r.upper for r in audit.rows])
-    claimed = np.array([r.claimed for r in audit.rows])
-    fig = Figure(figsize=(6.4, 4.4), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    finite = np.isfinite(lower) & np.isfinite(upper)
-    ax.fill_between(p_a[finite], lower[finite], upper[finite], color="tab:blue", alpha=0.25, lw=0,
-                    label=f"engine band ({audit.settings.confidence:g})")
-    ax.plot(p_a, radius, color="tab:blue", lw=1.6, label="engine $R_U$ (UniCR)")
-    ax.plot(p_a, claimed, color="tab:orange", lw=1.4, ls="--", label=f"claimed $R_C$ ({case.certificate.name})")
-    for verdict, style in ((SUSPECT, dict(color="tab:red", marker="x")),
-                           (UNCONFIRMED, dict(color="tab:gray", marker="+")),
-                           (LOOSE, dict(color="tab:green", marker="."))):
-        sel = np.array([r.verdict == verdict for r in audit.rows])
+
+def _visible(lo: np.ndarray, hi: np.ndarray, ax) -> bool:
+    """Whether the band [lo, hi] is at its widest at least VISIBLE of the panel's height."""
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    return bool(ok.any()) and float(np.max(hi[ok] - lo[ok])) >= VISIBLE * float(np.ptp(ax.get_ylim()))
+
+
+def figure(audit: Audit):
+    """The audit's figure (build it inside ``style.context()``): two panels over p_A.
+
+    Top: claimed R_C and the engine's R_U, with the band [R_lo, R_hi] where it is wide enough to
+    see. Bottom: R_C/R_U with the band carried over as [R_C/R_hi, R_C/R_lo], a line at 1 and the
+    tight zone [1 - tau, 1 + eps]: a point is tight where its band reaches the zone, suspect above
+    it, loose below it. A band too narrow to see in either panel is stated in the legend with its
+    largest width relative to R_U. Suspect points are marked in both panels.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    case, s, rows = audit.case, audit.settings, audit.rows
+    p_a = np.array([r.p_a for r in rows])
+    radius, claimed = np.array([r.radius for r in rows]), np.array([r.claimed for r in rows])
+    lower, upper = np.array([r.lower for r in rows]), np.array([r.upper for r in rows])
+    ratio = np.array([r.ratio for r in rows])
+    ratio_lo = np.array([claim_ratio(r.claimed, r.upper) for r in rows])
+    ratio_hi = np.array([claim_ratio(r.claimed, r.lower) for r in rows])
+    blue, alpha = style.COLORS["blue"], 0.35
+    tau, eps = s.tolerance, s.suspect_tolerance
+
+    fig = style.figure(style.WIDTH, 4.0)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (1.4, 1.0)})
+    curves = [top.plot(p_a, radius, color=blue, lw=1.3, label="engine $R_U$")[0],
+              top.plot(p_a, claimed, color="k", lw=1.0, ls=(0, (4, 2)), label="claimed $R_C$")[0]]
+    for verdict in (SUSPECT, UNCONFIRMED):
+        sel = np.array([r.verdict == verdict for r in rows])
         if sel.any():
-            ax.scatter(p_a[sel], claimed[sel], s=28, zorder=3, label=verdict, **style)
-    ax.set_xlabel("$p_A$")
-    ax.set_ylabel(f"certified radius ({norm_label(case.norm)}, input units)")
-    pb = p_b_spec(audit.settings)
-    pb = "" if pb is None else f", p_B={pb}" if "," not in pb else ", p_B per p_A"
+            top.plot(p_a[sel], claimed[sel], ls="none", zorder=3, **{**MARKERS[verdict][1], "ms": 3.0, "mew": 0.3})
+
+    half = max(2 * tau, 0.02)
+    values = np.concatenate([ratio, ratio_lo, ratio_hi])
+    values = values[np.isfinite(values)]
+    y0, y1 = min(values.min(initial=1.0), 1 - half), max(values.max(initial=1.0), 1 + half)
+    bottom.set_ylim(y0 - 0.06 * (y1 - y0), y1 + 0.06 * (y1 - y0))
+    zone = bottom.axhspan(1 - tau, 1 + eps, color=style.COLORS["green"], alpha=0.2, lw=0,
+                          label=f"tight zone [1-$\\tau$, 1+$\\epsilon$], $\\tau$={tau:g}")
+    bottom.axhline(1.0, color="k", lw=0.6, zorder=1)
+    bottom.plot(p_a, ratio, color="0.35", lw=0.7, zorder=2)
+    drawn = []
+    for ax, lo, hi in ((top, lower, upper), (bottom, ratio_lo, ratio_hi)):
+        drawn.append(_visible(lo, hi, ax))
+        if drawn[-1]:
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            ax.fill_between(p_a[ok], lo[ok], hi[ok], color=blue, alpha=alpha, lw=0, zorder=1.5)
+    backends = {r.backend for r in rows}
+    kind = "deterministic" if backends == {"exact"} else f"{s.confidence:g} confidence" + (
+        "" if backends == {"mc"} else " where Monte Carlo")
+    if any(drawn):
+        where = "" if drawn[0] else ", lower panel"
+        curves.append(Patch(color=blue, alpha=alpha, lw=0, label=f"engine band ({kind}){where}"))
+    else:
+        ok = np.isfinite(lower) & np.isfinite(upper) & (radius > 0)
+        width = float(np.max((upper[ok] - lower[ok]) / radius[ok])) if ok.any() else 0.0
+        curves.append(Line2D([], [], ls="none", label=f"engine band ({kind}): width $\\leq$ "
+                                                      f"{width:.1g} $R_U$,\ntoo narrow to draw"))
+    marks = [zone]
+    for verdict, (label, marker) in MARKERS.items():
+        sel = np.array([r.verdict == verdict for r in rows])
+        if sel.any():
+            marks.append(bottom.plot(p_a[sel], ratio[sel], ls="none", zorder=3, label=f"{label} ({sel.sum()})",
+                                     **marker)[0])
+
+    pb = p_b_spec(s)
+    pb = "" if pb is None else f", $p_B$={pb}" if "," not in pb else ", $p_B$ per $p_A$"
     shape = "".join(f", {k}={number_text(v)}" for k, v in case.custom_shape().items())
-    ax.set_title(f"{case.certificate.name}: {norm_label(case.norm)}, {case.parameter_text}{shape}{pb}, "
-                 f"d={audit.settings.dim} - {audit.verdict}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    top.set_title(f"{case.certificate.name}: {audit.verdict.upper()}\n"
+                  f"{norm_label(case.norm)}, {case.parameter_text}{shape}{pb}, d={s.dim}")
+    top.set_ylabel(f"radius ({norm_label(case.norm)})")
+    top.legend(handles=curves, loc="upper left")
+    bottom.set_ylabel("$R_C / R_U$")
+    bottom.set_xlabel("$p_A$")
+    fig.legend(handles=marks, loc="outside lower center", ncol=len(marks))
+    return fig
+
+
+def plot(audit: Audit) -> dict[str, bytes]:
+    """The audit's figure as {'.pdf': bytes, '.png': bytes} (see ``figure``)."""
+    with style.context():
+        return style.render(figure(audit))
 
 
 # -- markdown -------------------------------------------------------------------------------------
 
-def _pct(x: float) -> str:
-    return f"{round(100 * x, 2) + 0.0:.2f}%" if math.isfinite(x) else fmt(x)
+def gap_text(gap: float) -> str:
+    """The gap 1 - R_C/R_U in percent with two decimals. The gap is the share of R_U a claim leaves
+    out, so a claim at or above R_U has none: '0.00%', never negative or '-0.00%' (an over-claim shows
+    in R_C/R_U and the excess R_C/R_hi - 1)."""
+    return "nan" if math.isnan(gap) else f"{100 * max(0.0, gap):.2f}%"
 
 
-def _num(x: float) -> str:
-    return format(x, ".6g") if math.isfinite(x) else fmt(x)
+def _num(x: float, scale: float | None = None) -> str:
+    """Six significant digits; with ``scale``, '0' for |x| <= ZERO * scale (rounding residue of a 0)."""
+    if not math.isfinite(x):
+        return fmt(x)
+    return "0" if scale is not None and abs(x) <= ZERO * scale else format(x, ".6g")
 
 
-def markdown(audit: Audit, stem: str, run: str, prov: dict) -> str:
+def radius_scale(audit: Audit) -> float:
+    """The largest finite |radius| of the sweep (claims, R_U and band ends): the scale of ``ZERO``."""
+    values = [abs(v) for r in audit.rows for v in (r.claimed, r.radius, r.lower, r.upper) if math.isfinite(v)]
+    return max(values, default=0.0)
+
+
+def recheck_command(audit: Audit, path: Path) -> str:
+    """The --recheck command of a case's JSON summary ``path``, as the report's OUT was given (so it
+    works from where the audit ran); a plugin's source is loaded too, for any noise it registers."""
+    args = ["python", "-m", "unicr.audit", "--recheck", Path(path).as_posix()]
+    if audit.case.source != "catalog":
+        args += ["--certificate", audit.case.source]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def markdown(audit: Audit, folder: Path, stem: str, run: str, prov: dict) -> str:
+    """The case's report; ``folder``: its directory as OUT was given (for the --recheck command)."""
     case, s = audit.case, audit.settings
     cert, ref = case.certificate, case.certificate.reference
-    sm = summary(audit)
+    sm, scale = summary(audit), radius_scale(audit)
     nl = norm_label(case.norm)
     pname, pvalue = case.parameter
     pb = p_b_spec(s)
@@ -316,9 +422,9 @@ def markdown(audit: Audit, stem: str, run: str, prov: dict) -> str:
         "",
         f"**Verdict: {audit.verdict.upper()}** (claim: {cert.claim}). {sm['points']} values of p_A: "
         f"{sm['tight']} tight, {sm['loose']} loose, {sm['suspect']} suspect, {sm['unconfirmed']} unconfirmed; "
-        f"R_C/R_U from {_num(sm['ratio_min'])} to {_num(sm['ratio_max'])} (median {_num(sm['ratio_median'])}), "
-        f"largest gap {_pct(sm['gap_max'])}; largest excess R_C/R_hi - 1 = {excess_text(sm['excess_max'])} "
-        f"(suspect above eps = {s.suspect_tolerance:g}).",
+        f"R_C/R_U from {_num(sm['ratio_min'], 1.0)} to {_num(sm['ratio_max'], 1.0)} (median "
+        f"{_num(sm['ratio_median'], 1.0)}), largest gap {gap_text(sm['gap_max'])}; largest excess R_C/R_hi - 1 = "
+        f"{excess_text(sm['excess_max'])} (suspect above eps = {s.suspect_tolerance:g}).",
         "",
         "## What was audited",
         "",
@@ -362,29 +468,33 @@ def markdown(audit: Audit, stem: str, run: str, prov: dict) -> str:
         "",
         f"![p_A-R curve]({stem}.png)",
         "",
+        "Top: the claimed radius R_C and the engine's R_U against p_A. Bottom: R_C/R_U, with the engine's band "
+        "carried over as [R_C/R_hi, R_C/R_lo] and the tight zone [1 - tau, 1 + eps] shaded: a p_A is tight where "
+        "its band reaches the zone, suspect above it and loose below it (a band too narrow to draw is stated "
+        f"in the legend). Vector version: [{stem}.pdf]({stem}.pdf).",
+        "",
         "| p_A |" + (" p_B |" if s.general else "") + " claimed R_C | engine R_U | band [R_lo, R_hi] | R_C/R_U | "
         "gap | R_C/R_hi - 1 | verdict | direction | backend |",
         "|---|" + ("---|" if s.general else "") + "---|---|---|---|---|---|---|---|---|",
     ]
     for r in audit.rows:
         lines.append(f"| {r.p_a:g} |" + (f" {r.p_b:g} |" if s.general else "") +
-                     f" {_num(r.claimed)} | {_num(r.radius)} | [{_num(r.lower)}, {_num(r.upper)}] | "
-                     f"{_num(r.ratio)} | {_pct(r.gap)} | {excess_text(r.excess)} | {r.verdict} | {r.direction} | "
-                     f"{r.backend} |")
+                     f" {_num(r.claimed, scale)} | {_num(r.radius, scale)} | [{_num(r.lower, scale)}, "
+                     f"{_num(r.upper, scale)}] | {_num(r.ratio, 1.0)} | {gap_text(r.gap)} | {excess_text(r.excess)} | "
+                     f"{r.verdict} | {r.direction} | {r.backend} |")
     witnessed = [r for r in audit.rows if r.witness is not None]
     if witnessed:
         lines += ["", "## Witnesses", "",
                   "Each witness is delta = scale * v with ||delta|| = (R_hi + R_C)/2, below the claim; K(delta) "
                   "was measured on an independent run, and K <= 0 (upper end of its band) confirms the row. "
-                  "`python -m unicr.audit --recheck " + stem + ".json` re-checks them again.",
+                  f"`{recheck_command(audit, folder / f'{stem}.json')}` re-checks them again.",
                   "", "| p_A | direction (support) | scale | norm of delta | claimed R_C | K estimate | K band | "
                       "backend | level | status |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in witnessed:
             w, m = r.witness, r.margin
-            lines.append(f"| {r.p_a:g} | {w.label} ({w.support}) | {_num(w.scale)} | {_num(w.delta_norm)} | "
-                         f"{_num(r.claimed)} | {m['estimate']:.3g} | [{m['lower']:.3g}, {m['upper']:.3g}] | "
-                         f"{margin_source(m)} | {m['confidence']:.6g} | "
-                         f"{r.verdict} |")
+            lines.append(f"| {r.p_a:g} | {w.label} ({w.support}) | {_num(w.scale)} | {_num(w.delta_norm, scale)} | "
+                         f"{_num(r.claimed, scale)} | {m['estimate']:.3g} | [{m['lower']:.3g}, {m['upper']:.3g}] | "
+                         f"{margin_source(m)} | {m['confidence']:.6g} | {r.verdict} |")
     if audit.note:
         lines += ["", f"Note: {audit.note}"]
     lines += ["", "## How to read the verdict", "", VERDICT_METHOD, "",
@@ -419,8 +529,8 @@ def render(audit: Audit, out: Path, run: str = "", prov: dict | None = None) -> 
     return {
         folder / f"{stem}.csv": csv_text(audit).encode(),
         folder / f"{stem}.json": dumps(record(audit, run)).encode(),
-        folder / f"{stem}.png": plot_png(audit),
-        folder / f"{stem}.md": markdown(audit, stem, run, prov).encode(),
+        **{folder / f"{stem}{suffix}": data for suffix, data in plot(audit).items()},
+        folder / f"{stem}.md": markdown(audit, folder, stem, run, prov).encode(),
     }
 
 
@@ -454,6 +564,14 @@ def _norm_order(p) -> float:
     return math.inf if p == "inf" else float(p)
 
 
+def _as_given(out: Path) -> str:
+    """OUT as a user would type it from the current directory: relative where it lies inside."""
+    try:
+        return out.resolve().relative_to(Path.cwd().resolve()).as_posix() if out.is_absolute() else out.as_posix()
+    except ValueError:
+        return out.as_posix()
+
+
 def write_index(out) -> Path:
     """OUT/README.md: one line per case found in OUT/*/*.json, with its verdict and figures."""
     out = Path(out)
@@ -472,7 +590,7 @@ def write_index(out) -> Path:
     lines = ["# Certificate audit results", ""]
     if runs:
         lines += ["Generated by" + (":" if len(runs) == 1 else " the runs:"), ""]
-        lines += [f"    {r} --out {out.as_posix()}" for r in runs] + [""]
+        lines += [f"    {r} --out {_as_given(out)}" for r in runs] + [""]
     counts = {v: sum(rec["verdict"] == v for _, rec in records) for v in (TIGHT, LOOSE, SUSPECT)}
     lines += [] if not records else [
               f"{len(records)} cases: {counts[TIGHT]} tight, {counts[LOOSE]} loose, {counts[SUSPECT]} suspect. "
@@ -490,16 +608,12 @@ def write_index(out) -> Path:
             label += f" p_B={number_text(p_b[0])}" if len(set(p_b)) == 1 else " p_B per p_A"
         excess = f", max excess {excess_text(sm['excess_max'])}" if "excess_max" in sm else ""
         lines.append(f"- [{label}]({rel}): "
-                     f"**{rec['verdict']}** (claim {rec['claim']}; R_C/R_U {_num(sm['ratio_min'])}-"
-                     f"{_num(sm['ratio_max'])}, max gap {_pct(sm['gap_max'])}{excess}; {sm['suspect']} suspect, "
-                     f"{sm['loose']} loose of {sm['points']} p_A{extra}; d={rec['settings']['dim']}) - "
-                     f"{rec['reference']['cite']}")
+                     f"**{rec['verdict']}** (claim {rec['claim']}; R_C/R_U {_num(sm['ratio_min'], 1.0)}-"
+                     f"{_num(sm['ratio_max'], 1.0)}, max gap {gap_text(sm['gap_max'])}{excess}; "
+                     f"{sm['suspect']} suspect, {sm['loose']} loose of {sm['points']} p_A{extra}; "
+                     f"d={rec['settings']['dim']}) - {rec['reference']['cite']}")
     if (out / "optimality.md").exists():
         lines += ["", "Noise optimality ranking: [optimality.md](optimality.md)."]
-    if (out / "golden" / "README.md").exists():
-        lines += ["", "Golden case of `tests/test_audit_cli.py` (the test regenerates it and compares the numbers): "
-                      "[golden/README.md](golden/README.md); rewrite it with "
-                      "`UNICR_REGENERATE_GOLDEN=1 python -m pytest tests/test_audit_cli.py -k golden`."]
     lines += ["", "## Verdicts", "", VERDICT_METHOD, ""]
     path = out / "README.md"
     write_files({path: "\n".join(lines).encode()})

@@ -1,4 +1,4 @@
-"""Verdicts (DESIGN.md section 3): is a claimed radius tight, loose or suspect?
+"""Verdicts (docs/verdicts.md): is a claimed radius tight, loose or suspect?
 
 Per p_A, with the engine's radius R_U, its band [R_lo, R_hi] at confidence c and a claimed radius
 R_C, at relative tolerance tau (default 1%) and numerical tolerance eps (default 1e-9 relative):
