@@ -29,7 +29,7 @@ def verdict_table(results: Path) -> str:
         rec = json.loads(path.read_text())
         if isinstance(rec, dict) and {"certificate", "verdict", "summary"} <= rec.keys():
             records.append(rec)
-    for rec in sorted(records, key=lambda r: (r["certificate"], r["p"])):
+    for rec in sorted(records, key=lambda r: (r["certificate"], float(r["p"]))):
         sm = rec["summary"]
         counts = "/".join(str(sm[k]) for k in ("tight", "loose", "suspect", "unconfirmed"))
         ratio = _ratio(sm["ratio_min"]) if _ratio(sm["ratio_min"]) == _ratio(sm["ratio_max"]) else \
@@ -57,10 +57,10 @@ TABLES = {"verdicts": verdict_table, "accuracy": accuracy_table}
 def render(readme: str, results: Path) -> str:
     """The README text with every generated table rendered from ``results``."""
     for name, table in TABLES.items():
-        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(readme):
             raise ValueError(f"README.md has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
-        readme = pattern.sub(lambda m: m.group(1) + table(results) + m.group(2), readme)
+        readme = pattern.sub(lambda m: m.group(1) + table(results) + "\n" + m.group(2), readme)
     return readme
 
 

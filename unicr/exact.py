@@ -94,6 +94,10 @@ FFT_FLOOR = 1e-14
 CELL_TAIL = 1e-18
 #: lattice cells per batch of lams on the FFT path (grid x lams; bounds the batch's memory)
 BATCH_CELLS = 1 << 20
+#: lattice of the FFT path's upper bounds on 1 - p* in radius_bounds: the garbled curve bounds G
+#: from above on any lattice and moves by ~1e-5 between 2^12 and 2^15 points, while the lower
+#: bound (Azuma) shrinks with the lattice step
+UPPER_GRID = 1 << 12
 
 
 def _marginal(noise):
@@ -510,7 +514,7 @@ class ExactRay:
             raise ValueError(f"grid must be >= 64, got {grid!r}")
         counts, mags = _parse_groups(noise, groups)
         live = (counts > 0) & (mags != 0)
-        self.noise, self.marg, self.tol, self.grid = noise, marg, float(tol), int(grid)
+        self.noise, self.marg, self.tol, self.grid, self.method = noise, marg, float(tol), int(grid), method
         # i.i.d. coordinates: groups of equal shifts are one group (fewer convolutions), in any order
         self.mags, where = np.unique(mags[live], return_inverse=True)   # signed unless coordinatewise symmetric
         self.counts = np.bincount(where.reshape(-1), weights=counts[live], minlength=self.mags.size).astype(np.int64)
@@ -646,13 +650,20 @@ class ExactRay:
 
     # -- public ---------------------------------------------------------------------------------
 
+    def coarser(self, grid: int) -> ExactRay:
+        """The same ray on a lattice of at most ``grid`` points (itself where it has no more)."""
+        if self.path != "fft" or self.grid <= grid:
+            return self
+        return ExactRay(self.noise, list(zip(self.counts.tolist(), self.mags.tolist())), tol=self.tol,
+                        method=self.method, grid=grid)
+
     def critical_tail(self, lambdas):
         """(estimate, lower, upper) of 1 - p*(lam), each shaped like ``lambdas``."""
         lams = np.asarray(lambdas, dtype=float)
         if self.path in ("gaussian", "one-dim", "uniform"):
             t = np.asarray(self._closed_tail(lams), dtype=float)
             return _widen(t, t, t, 0.5)
-        out = np.array([b.tail() for b in self._bounds(lams.reshape(-1))])
+        out = np.array([b.tail() for b in self._bounds(lams.reshape(-1))]).reshape(-1, 3)
         return tuple(out[:, i].reshape(lams.shape) for i in range(3))
 
     def critical_pa(self, lambdas):
@@ -700,7 +711,8 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
     curves and every p_A. Each round predicts the crossings by inverse cubic interpolation of
     log(1 - p*) against log lam through the points around each first-crossing bracket, and
     evaluates just outside the predicted band: at the lower curve's crossing times e^-eps and
-    the upper curve's times e^eps, eps = max(rtol, ``band_share`` x the predicted band width).
+    the upper curve's times e^eps, eps = max(rtol, ``band_share`` x the predicted band width) (on
+    the FFT path the upper curve's points are computed on a coarser lattice, UPPER_GRID).
     A point on the wrong side narrows the bracket for the next prediction; a bracket that does not
     settle is bisected. The lower (upper) end is the left (right) end of a first-crossing bracket,
     so lower <= radius <= upper holds whenever the crossing of the scan is the first one (always,
@@ -724,6 +736,14 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
     def tails(lams):
         return np.stack(ray.critical_tail(np.asarray(lams, dtype=float)))   # (3, n): est, lo, hi
 
+    upper_ray = ray.coarser(UPPER_GRID)
+
+    def upper_tails(lams):   # the upper curve alone, on a coarser lattice (NaN: not evaluated)
+        values = np.stack(upper_ray.critical_tail(np.asarray(lams, dtype=float)))
+        if upper_ray is not ray:
+            values[:2] = np.nan
+        return values
+
     lo_end = hi_end = ray.scale
     for _ in range(40):       # all three curves above every target at lo_end
         if tails([lo_end])[1, 0] > qs.max():
@@ -738,7 +758,7 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
     tol = math.log1p(rtol)
     stuck = np.zeros((2, qs.size), dtype=np.int64)
     for _ in range(rounds):
-        pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
+        pred, xa, xb, found = _brackets(np.log(lams), values, qs)
         width = np.where(found[1] & found[2], pred[2] - pred[1], 0.0)
         eps = np.maximum(tol, band_share * np.maximum(width, 0.0))
         # where the lower and upper ends should lie, and whether they lie there yet (the middle
@@ -752,10 +772,10 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
         stuck = np.where(need, stuck + 1, 0)
         a, b = xa[1:], xb[1:]
         proposal = np.where((goal > a) & (goal < b) & (stuck % 3 != 0), goal, 0.5 * (a + b))
-        new = np.unique(proposal[need])
-        lams = np.concatenate([lams, np.exp(new)])
-        values = np.concatenate([values, tails(np.exp(new))], axis=1)
-    pred, xa, xb, found = _crossing_brackets(np.log(lams), values, qs)
+        lower, upper = (np.exp(np.unique(proposal[i][need[i]])) for i in range(2))
+        lams = np.concatenate([lams, lower, upper])
+        values = np.concatenate([values, tails(lower), upper_tails(upper)], axis=1)
+    pred, xa, xb, found = _brackets(np.log(lams), values, qs)
     res = np.full((3, qs.size), math.inf)
     res[0] = np.where(found[0], np.exp(np.clip(pred[0], xa[0], xb[0])), math.inf)
     res[1] = np.where(found[1], np.exp(xa[1]), math.inf)
@@ -765,6 +785,14 @@ def radius_bounds(ray: ExactRay, p_a, vnorm: float = 1.0, *, rtol: float = 1e-13
     lo, hi = lo * (1 - ROUND_REL), hi * (1 + ROUND_REL)
     # the three crossings are located separately: keep the estimate inside its own band
     return np.clip(est, np.minimum(lo, hi), np.maximum(lo, hi)), lo, hi
+
+
+def _brackets(x: np.ndarray, values: np.ndarray, qs: np.ndarray):
+    """:func:`_crossing_brackets` of each curve over the points where it was evaluated (values
+    NaN elsewhere: the upper bounds from a coarser lattice have no estimate or lower bound)."""
+    parts = [_crossing_brackets(x[ok], values[c:c + 1, ok], qs)
+             for c, ok in enumerate(~np.isnan(values))]
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
 def _crossing_brackets(x: np.ndarray, values: np.ndarray, qs: np.ndarray):
@@ -786,7 +814,7 @@ def _crossing_brackets(x: np.ndarray, values: np.ndarray, qs: np.ndarray):
     xa, xb = x[ia], x[ib]
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.log(values)[:, :, None] - np.log(qs)[None, None, :]        # (3, n, J), > 0 before
-    rows, cols = np.arange(3)[:, None], np.arange(qs.size)[None, :]
+    rows, cols = np.arange(len(values))[:, None], np.arange(qs.size)[None, :]
     idx = np.stack([np.clip(ia - 1, 0, n - 1), ia, ib, np.clip(ib + 1, 0, n - 1)])   # (4, 3, J)
     fx = f[rows, idx, cols]                                                # (4, 3, J)
     xx = x[idx]
