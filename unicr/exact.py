@@ -315,38 +315,56 @@ class _Cells:
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.marg.logpdf(e - s) - self.marg.logpdf(e)
 
-    def at(self, s: float, steps: int | None = None):
-        """H1 masses p, H0 masses q, ell-ranges [lo, hi] of the cells at shift s, and the H1/H0
-        masses outside the nodes. With ``steps``, the range of ell over the nodes is read as
+    def at(self, shifts, steps: int | None = None) -> list[tuple]:
+        """For each shift s: H1 masses p, H0 masses q, ell-ranges [lo, hi] of the cells, and the
+        H1/H0 masses outside the nodes. With ``steps``, the range of ell over the nodes is read as
         ``steps`` lattice steps and cells over which ell moves by more than two steps are first
-        cut into equal parts (where ell is steep: kinks, Laplace-like cores)."""
-        u = self.u
-        h1, h0 = self.h1, self._laws(u + s)
-        with np.errstate(invalid="ignore"):
-            ell = h1[2] - h0[2]
-        finite = ell[np.isfinite(ell)] if steps is not None else ell[:0]
-        if finite.size >= 2:   # (no finite ell left: a shift far beyond the nodes)
-            step = float(finite.max() - finite.min()) / steps
-            with np.errstate(invalid="ignore", divide="ignore"):
-                m = np.minimum(np.ceil(np.abs(np.diff(ell)) / (2 * step)), 1024)
-            cut = np.flatnonzero(m > 1)
-            if cut.size:
-                parts = m[cut].astype(np.int64)
-                at = np.repeat(cut, parts - 1)
-                k = np.arange(at.size) - np.repeat(np.cumsum(parts - 1) - (parts - 1), parts - 1) + 1
-                new = u[at] + (u[at + 1] - u[at]) * k / np.repeat(parts, parts - 1)
-                h1 = tuple(np.insert(a, at + 1, b) for a, b in zip(h1, self._laws(new)))
-                h0 = tuple(np.insert(a, at + 1, b) for a, b in zip(h0, self._laws(new + s)))
-                u = np.insert(u, at + 1, new)
-        p, q = _cell_masses(h1[0], h1[1]), _cell_masses(h0[0], h0[1])
-        with np.errstate(invalid="ignore"):
-            ell = h1[2] - h0[2]
-        lo = np.minimum(ell[:-1], ell[1:])
-        hi = np.maximum(ell[:-1], ell[1:])
-        if not self.monotone:
-            noise = 4 * np.finfo(float).eps * (np.abs(h1[2]) + np.abs(h0[2]))   # rounding of ell
-            self._turning_points(ell, noise, u + s, s, lo, hi)
-        return p, q, lo, hi, float(h1[0][0] + h1[1][-1]), float(h0[0][0] + h0[1][-1])
+        cut into equal parts (where ell is steep: kinks, Laplace-like cores). The marginal's
+        functions are evaluated once per pass for all shifts."""
+        shifts = np.asarray(shifts, dtype=float).reshape(-1)
+        u, h1, rows = self.u, self.h1, len(shifts)
+        h0 = [tuple(x) for x in zip(*(a.reshape(rows, -1) for a in self._laws((u + shifts[:, None]).ravel())))]
+        cuts: list = []   # per shift: None, or (cell index, new nodes) where cells are cut
+        for b in range(rows):
+            with np.errstate(invalid="ignore"):
+                ell = h1[2] - h0[b][2]
+            finite = ell[np.isfinite(ell)] if steps is not None else ell[:0]
+            cuts.append(None)
+            if finite.size >= 2:   # (no finite ell left: a shift far beyond the nodes)
+                step = float(finite.max() - finite.min()) / steps
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    m = np.minimum(np.ceil(np.abs(np.diff(ell)) / (2 * step)), 1024)
+                cut = np.flatnonzero(m > 1)
+                if cut.size:
+                    parts = m[cut].astype(np.int64)
+                    at = np.repeat(cut, parts - 1)
+                    k = np.arange(at.size) - np.repeat(np.cumsum(parts - 1) - (parts - 1), parts - 1) + 1
+                    cuts[b] = (at, u[at] + (u[at + 1] - u[at]) * k / np.repeat(parts, parts - 1))
+        cut_rows = [b for b in range(rows) if cuts[b] is not None]
+        if cut_rows:   # the laws at the new nodes, all shifts at once
+            sizes = np.cumsum([cuts[b][1].size for b in cut_rows])[:-1]
+            laws1 = [np.split(x, sizes) for x in self._laws(np.concatenate([cuts[b][1] for b in cut_rows]))]
+            laws0 = [np.split(x, sizes) for x in
+                     self._laws(np.concatenate([cuts[b][1] + shifts[b] for b in cut_rows]))]
+        out, j = [], 0
+        for b, s in enumerate(shifts):
+            one, zero, nodes = h1, h0[b], u
+            if cuts[b] is not None:
+                at = cuts[b][0]
+                one = tuple(np.insert(x, at + 1, law[j]) for x, law in zip(one, laws1))
+                zero = tuple(np.insert(x, at + 1, law[j]) for x, law in zip(zero, laws0))
+                nodes = np.insert(u, at + 1, cuts[b][1])
+                j += 1
+            p, q = _cell_masses(one[0], one[1]), _cell_masses(zero[0], zero[1])
+            with np.errstate(invalid="ignore"):
+                ell = one[2] - zero[2]
+            lo = np.minimum(ell[:-1], ell[1:])
+            hi = np.maximum(ell[:-1], ell[1:])
+            if not self.monotone:
+                noise = 4 * np.finfo(float).eps * (np.abs(one[2]) + np.abs(zero[2]))   # rounding of ell
+                self._turning_points(ell, noise, nodes + s, s, lo, hi)
+            out.append((p, q, lo, hi, float(one[0][0] + one[1][-1]), float(zero[0][0] + zero[1][-1])))
+        return out
 
     def _turning_points(self, ell, noise, e, s, lo, hi):
         """Widen [lo, hi] around interior extrema of ell (sign changes of its increments beyond
@@ -570,8 +588,7 @@ class ExactRay:
         out = [_exact_bounds() if lam == 0 else None for lam in lams]
         live = [i for i, lam in enumerate(lams) if lam != 0]
         if self.path == "cells":
-            for i in live:
-                p, q, _, hi, p_rest, q_rest = self._cells.at(abs(lams[i]) * self.mags[0])
+            for i, (p, q, _, hi, p_rest, q_rest) in zip(live, self._cells.at(np.abs(lams[live]) * self.mags[0])):
                 garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
                 order = np.argsort(-hi, kind="stable")
                 upper_law = _Curve(np.append(p_rest, p[order]), np.append(0.0, _tilt(p, hi)[order]))
@@ -593,8 +610,7 @@ class ExactRay:
         Cells where ell moves by more than two lattice steps are cut first, so that the ranges w_i
         stay ~ h."""
         rows = []
-        for s in shifts:
-            p, q, lo, hi, p_rest, q_rest = self._cells.at(s, steps=self.grid - 2)
+        for p, q, lo, hi, p_rest, q_rest in self._cells.at(shifts, steps=self.grid - 2):
             keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
             if not keep.any():   # the two laws do not overlap on the cells: everything is the rest
                 rows.append((1.0, 0, np.zeros((2, 1)), (p_rest + float(p.sum()), q_rest + float(q.sum())), 0.0, 0.0))
