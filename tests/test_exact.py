@@ -17,6 +17,7 @@ import scipy.optimize as so
 import scipy.stats as st
 import torch
 
+import unicr
 from unicr import noises as nz
 from unicr.boundary import solve_ray
 from unicr.directions import equal_direction
@@ -352,6 +353,20 @@ def test_batched_lambdas_agree_with_one_at_a_time():
     assert batch[:, 0] == pytest.approx([0.5, 0.5, 0.5], rel=1e-12)
     check_rel(batch[0], single[0], 1e-9, "batched estimate")
     assert np.all(batch[1] <= single[2]) and np.all(single[1] <= batch[2])
+
+
+def test_upper_set_bounds_with_a_huge_slack():
+    """A lattice whose Azuma slack eta exceeds the float range (coarse lattices, far lams) gives
+    the trivial upper bound on Ginv, not an overflow: Laplace l2 at d = 512 with p_B = 0.05 once
+    raised OverflowError."""
+    from dataclasses import replace
+
+    ray = ExactRay(nz.Laplace(SIGMA, dim=512), [(512, 1.0)], grid=1 << 11, tol=1e-6)
+    bounds = replace(ray._bounds(np.array([0.05]))[0], eta=1e4)
+    est, lo, hi = bounds.ginv(np.array([0.0, 1e-300, 0.05, 0.5]))
+    assert np.all(np.isfinite(hi)) and np.all(lo <= hi) and np.all(hi[1:] > 0.999)
+    r = unicr.certified_radius(nz.Laplace(SIGMA, dim=512), 0.9, 2, p_b=0.05)
+    assert r.backend == "exact" and 0 < r.lower <= r.radius <= r.upper < math.inf
 
 
 def test_radius_bounds_cap_stops_refining_settled_p_a():

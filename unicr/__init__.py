@@ -33,7 +33,9 @@ _EXPORTS = {
     **dict.fromkeys(("Noise", "IIDNoise", "DistributionNoise", "noise", "noise_names", "register_noise"), "noises"),
     **dict.fromkeys(("EngineSettings", "Radius", "Margin", "Witness", "certified_radius", "radius_curve",
                      "witness_margin", "DEFAULT_P_A_GRID"), "radius"),
+    **dict.fromkeys(("predict", "certify", "Certification"), "certification"),
 }
 __all__ = list(_EXPORTS)
 __version__ = "0.1.0"
 __getattr__, __dir__ = _lazy(__name__, _EXPORTS)
+

@@ -205,9 +205,9 @@ class _Curve:
         inside = k < len(t)
         k = np.clip(k, 1, len(t) - 1)
         t0, t1 = t[k - 1], t[k]
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # (beyond the last: unused)
             frac = np.where(t1 > t0, (y - t0) / (t1 - t0), 0.0)
-        return np.where(inside, s[k - 1] + frac * (s[k] - s[k - 1]), s[-1])
+            return np.where(inside, s[k - 1] + frac * (s[k] - s[k - 1]), s[-1])
 
 
 def _ratio_curve(h1: np.ndarray, h0: np.ndarray) -> _Curve:
@@ -242,7 +242,9 @@ class _Bounds:
     def ginv(self, y):
         """(estimate, lower, upper) of Ginv(y), y an array."""
         lo = self.g_up.ginv(y)
-        hi = np.minimum(self.g_low.ginv(np.asarray(y) * math.exp(self.eta)) + self.delta, 1.0)
+        with np.errstate(divide="ignore"):   # y e^eta, capped where it exceeds every mass anyway
+            scaled = np.exp(np.minimum(np.log(np.asarray(y, dtype=float)) + self.eta, 700.0))
+        hi = np.minimum(self.g_low.ginv(scaled) + self.delta, 1.0)
         est = np.clip(self.g_est.ginv(y), lo, hi)
         return _widen(est, lo, hi, 1.0, self.rounding)
 

@@ -7,7 +7,10 @@ not the main stream of seed s + 1, as an additive offset would make it).
 
 Purposes: ``main`` (the reported band), ``pilot`` (bracketing the boundary), ``search`` (screening
 directions), ``witness`` (:func:`unicr.witness_margin`), ``confirm`` (the audit's confirmation of
-suspect rows) and ``recheck`` (re-checking stored witnesses).
+suspect rows) and ``recheck`` (re-checking stored witnesses); for certification
+(:mod:`unicr.certification`), ``select`` (CERTIFY's n0 draws that choose the class), ``estimate`` (its n
+fresh draws that bound p_A) and ``predict`` (PREDICT's draws). New purposes get new numbers: the
+existing ones never change, so old seeds keep their bytes.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import torch
 
 __all__ = ["PURPOSES", "generator", "check_purpose"]
 
-PURPOSES = {"main": 1, "pilot": 2, "search": 3, "witness": 4, "confirm": 5, "recheck": 6}
+PURPOSES = {"main": 1, "pilot": 2, "search": 3, "witness": 4, "confirm": 5, "recheck": 6,
+            "select": 7, "estimate": 8, "predict": 9}
 
 
 def check_purpose(purpose: str) -> str:
