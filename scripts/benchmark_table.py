@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("seconds_per_radius", "seconds_per_pair", "verdict", "band_coverage", "max_relative_error",
-        "max_relative_band_width", "directions", "backend", "search")
+KEYS = ("seconds_per_radius", "seconds_per_pair", "inputs_per_second", "verdict", "band_coverage",
+        "max_relative_error", "max_relative_band_width", "directions", "backend", "search", "bases", "abstained")
 
 
 def newest() -> Path:
