@@ -437,6 +437,16 @@ def _hat(positions: np.ndarray, p: np.ndarray, q: np.ndarray):
     return o, np.bincount(both, wp, n), np.bincount(both, wq, n)
 
 
+def _stack(rows) -> _Lattices:
+    """Rows (h, o, masses (2, n), rest (H1, H0), r2, bias) as one _Lattices, zero-padded to the
+    widest row."""
+    h, o, masses, rest, r2, bias = zip(*rows)
+    m = np.zeros((len(rows), 2, max(x.shape[1] for x in masses)))
+    for b, x in enumerate(masses):
+        m[b, :, :x.shape[1]] = x
+    return _Lattices(np.array(h), np.array(o, dtype=np.int64), m, np.array(rest), np.array(r2), np.array(bias))
+
+
 def _rescale(law: _Lattices, h: np.ndarray) -> _Lattices:
     """Lattice steps law.h -> h (>= law.h, per row), mean-preserving hat split; a row whose step
     grows gains one martingale range h."""
@@ -446,19 +456,14 @@ def _rescale(law: _Lattices, h: np.ndarray) -> _Lattices:
     ratio = h / law.h
     if grow.all() and np.all(ratio == ratio[0]) and ratio[0] == 2.0 ** round(math.log2(ratio[0])):
         return _coarsen(law, int(ratio[0]))
-    h = np.where(grow, h, law.h)
-    x = (law.o[:, None] + np.arange(law.width)) * (law.h / h)[:, None]
-    j = np.floor(x)
-    f = (x - j)[:, None, :]
-    o = j[:, 0].astype(np.int64)
-    idx = (j - o[:, None]).astype(np.int64)
-    rows, n = len(h), int(idx[:, -1].max()) + 2
-    # flat index of (row, channel, cell): channel-major, so that the sums reshape to (2, rows, n)
-    flat = (idx[:, None, :] + n * np.arange(rows)[:, None, None] + rows * n * np.arange(2)[None, :, None]).ravel()
-    out = (np.bincount(flat, (law.m * (1 - f)).ravel(), 2 * rows * n)
-           + np.bincount(flat + 1, (law.m * f).ravel(), 2 * rows * n))
-    m = np.ascontiguousarray(out.reshape(2, rows, n).transpose(1, 0, 2))
-    return _Lattices(h, o, m, law.rest, law.r2 + np.where(grow, h * h, 0.0), law.bias)
+    rows = []
+    for b in range(len(h)):
+        row = (law.h[b], law.o[b], law.m[b], law.rest[b], law.r2[b], law.bias[b])
+        if grow[b]:
+            o, p, q = _hat((law.o[b] + np.arange(law.width)) * (law.h[b] / h[b]), *law.m[b])
+            row = (h[b], o, np.stack([p, q]), law.rest[b], law.r2[b] + h[b] * h[b], law.bias[b])
+        rows.append(row)
+    return _stack(rows)
 
 
 def _coarsen(law: _Lattices, m: int) -> _Lattices:
@@ -625,11 +630,7 @@ class ExactRay:
             o, pp, qq = _hat(r / h, p[keep], q[keep])
             rows.append((h, o, np.stack([pp, qq]), (p_rest + float(p[~keep].sum()), q_rest + float(q[~keep].sum())),
                          h * h + w_cap * w_cap, w_cap * w_cap / 8))
-        m = np.zeros((len(rows), 2, max(row[2].shape[1] for row in rows)))
-        for b, row in enumerate(rows):
-            m[b, :, :row[2].shape[1]] = row[2]
-        h, o, _, rest, r2, bias = zip(*rows)
-        return _Lattices(np.array(h), np.array(o, dtype=np.int64), m, np.array(rest), np.array(r2), np.array(bias))
+        return _stack(rows)
 
     def _combine(self, a: _Lattices, b: _Lattices) -> _Lattices:
         """Sums of independent a and b: common steps (the finer split onto the coarser), FFT
