@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["PURPOSES", "generator", "check_purpose"]
+__all__ = ["PURPOSES", "generator", "check_purpose", "input_seed"]
 
 PURPOSES = {"main": 1, "pilot": 2, "search": 3, "witness": 4, "confirm": 5, "recheck": 6,
             "select": 7, "estimate": 8, "predict": 9}
@@ -36,3 +36,10 @@ def generator(seed: int, purpose: str, chunk: int = 0, device=None) -> torch.Gen
     gen = torch.Generator(device=device if device is not None else "cpu")
     gen.manual_seed((int(words[0]) << 32) | int(words[1]))
     return gen
+
+
+def input_seed(seed: int, index: int) -> int:
+    """The seed of input ``index`` of a data set certified with ``seed``: a 63-bit hash of
+    (seed, index), so an input's draws do not depend on which shard or order certifies it."""
+    words = np.random.SeedSequence([int(seed), int(index)]).generate_state(2, np.uint32)
+    return ((int(words[0]) & 0x7FFFFFFF) << 32) | int(words[1])
