@@ -13,9 +13,10 @@
   against (sigma/2)(Phi^-1(p_A) - Phi^-1(p_B)) and the one-dimensional Laplace value.
 - The default direction search at d = 150528 (Laplace l2, Gaussian l_inf), 200 p_A.
 - PSO against the sparse search (Laplace l2, student-t l2; marked slow).
-- Certification (``unicr.certify``): inputs per second at n = 10^4 with a small MLP on 8x8 inputs
-  (the size of scikit-learn's digits), with a catalog certificate (Gaussian l2) and with the
-  engine's approximate radius (logistic l1); and the cost of one radius look-up on the engine curve.
+- Certification (``unicr.certify``): inputs per second at n = 10^4 with the digits example's MLP
+  (unicr.examples.digits on scikit-learn's bundled load_digits; skipped without scikit-learn), with a
+  catalog certificate (Gaussian l2) and with the engine's approximate radius (logistic l1); and the
+  cost of one radius look-up on the engine curve.
 
 All of them: ``python -m pytest audits/test_benchmarks.py -m "slow or not slow" -p no:xdist
 --benchmark-autosave``, then ``python scripts/benchmark_table.py``.
@@ -276,30 +277,32 @@ def test_search_cost(benchmark, name, shape, search):
 CERTIFY_INPUTS = 20
 
 
-def _mlp():
-    """A fixed, randomly initialised MLP 64 -> 64 -> 10 on (B, 1, 8, 8) inputs (digits-sized)."""
-    import torch
+def _digits_mlp():
+    """The digits example's Gaussian-trained MLP 64 -> 256 -> 256 -> 10 (its committed weights,
+    results/digits/models) and the first CERTIFY_INPUTS test images (scikit-learn's load_digits)."""
+    pytest.importorskip("sklearn")
+    from pathlib import Path
 
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    return net.double().eval()
+    from unicr.examples import digits
+
+    settings = digits.Settings(out=Path(__file__).resolve().parents[1] / "results")
+    split = digits.load_split()
+    model, _ = digits.load_or_train(settings.spec("gaussian"), settings, split)
+    return model, split.x_test[:CERTIFY_INPUTS]
 
 
 @pytest.mark.parametrize("name, norm, basis", [("gaussian", 2, "tight"), ("logistic", 1, "approximate")],
                          ids=["gaussian-l2-catalog", "logistic-l1-engine"])
 def test_certify_throughput(benchmark, name, norm, basis):
-    """CERTIFY at n = 10^4, n0 = 100 on CERTIFY_INPUTS inputs (the engine curve of the approximate
-    case is built by a first, untimed call)."""
-    import torch
-
+    """CERTIFY at n = 10^4, n0 = 100 with the digits MLP on CERTIFY_INPUTS test images, on the CPU
+    (the engine curve of the approximate case is built by a first, untimed call)."""
     import unicr
     from unicr.certification import engine_radius
 
     noise = unicr.noise(name, sigma=0.5, dim=64)
     engine_radius(noise, norm, 0.9)   # the engine curve, once per (noise, norm), outside the timing
-    model, inputs = _mlp(), torch.randn(CERTIFY_INPUTS, 1, 8, 8, generator=torch.Generator().manual_seed(1),
-                                        dtype=torch.float64)
-    out, seconds = _timed(benchmark, lambda: [unicr.certify(model, x, noise, norm, n=10_000, seed=i)
+    model, inputs = _digits_mlp()
+    out, seconds = _timed(benchmark, lambda: [unicr.certify(model, x, noise, norm, n=10_000, seed=i, device="cpu")
                                               for i, x in enumerate(inputs)])
     bases = {c.basis for c in out if c.prediction is not None}
     benchmark.extra_info.update({"inputs_per_second": CERTIFY_INPUTS / seconds, "n": 10_000, "dim": 64,

@@ -235,6 +235,27 @@ def test_same_seed_same_result_and_batch_size_does_not_matter():
     assert a == unicr.certify(Logits((4,)), x, noise, 1, n=5000, seed=3)
 
 
+@pytest.mark.parametrize("p_b", ["binary", "bonferroni"])
+def test_certify_norms_is_certify_per_norm_from_one_set_of_draws(p_b):
+    noise = unicr.noise("gaussian", sigma=0.5, dim=4)
+    calls = []
+
+    def counting(batch):
+        calls.append(len(batch))
+        return first_coordinate(batch)
+
+    norms = (1, 2, "inf")
+    found = unicr.certify_norms(counting, half_space_input((4,), t=0.4), noise, norms, n0=50, n=3000,
+                                alpha=0.01, seed=7, p_b=p_b)
+    assert sum(calls) == 50 + 3000   # one set of draws for the three norms
+    assert [c.norm for c in found] == [1.0, 2.0, math.inf]
+    for norm, result in zip(norms, found):
+        assert result == unicr.certify(first_coordinate, half_space_input((4,), t=0.4), noise, norm, n0=50,
+                                       n=3000, alpha=0.01, seed=7, p_b=p_b)
+    with pytest.raises(ValueError, match="^norms must name at least one"):
+        unicr.certify_norms(first_coordinate, torch.ones(4), noise, ())
+
+
 def test_selection_and_estimation_draw_from_different_streams():
     seen = []
 

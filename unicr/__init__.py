@@ -33,7 +33,8 @@ _EXPORTS = {
     **dict.fromkeys(("Noise", "IIDNoise", "DistributionNoise", "noise", "noise_names", "register_noise"), "noises"),
     **dict.fromkeys(("EngineSettings", "Radius", "Margin", "Witness", "certified_radius", "radius_curve",
                      "witness_margin", "DEFAULT_P_A_GRID"), "radius"),
-    **dict.fromkeys(("predict", "certify", "Certification"), "certification"),
+    **dict.fromkeys(("predict", "certify", "certify_norms", "Certification"), "certification"),
+    **dict.fromkeys(("optimize_noise", "IOptSettings", "IOptStep", "InputOptimized"), "iopt"),
 }
 __all__ = list(_EXPORTS)
 __version__ = "0.1.0"

@@ -44,7 +44,7 @@ from .errors import check_norm
 from .noises import _REGISTRY, Noise, noise as make_noise
 from .streams import generator
 
-__all__ = ["predict", "certify", "Certification", "engine_radius", "P_B_MODES", "BASES"]
+__all__ = ["predict", "certify", "certify_norms", "Certification", "engine_radius", "P_B_MODES", "BASES"]
 
 P_B_MODES = ("binary", "bonferroni")
 BASES = ("tight", "sound", "approximate")
@@ -423,7 +423,20 @@ def certify(model, x, noise, norm, *, n0=100, n=100_000, alpha=0.001, batch_size
     the engine's numerical worst case R_U, an upper bound on the tight radius up to estimation:
     **not a certificate** (as Hong et al., ECCV 2022, say of UniCR).
     """
-    p = check_norm(norm)
+    return certify_norms(model, x, noise, (norm,), n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed,
+                         device=device, p_b=p_b)[0]
+
+
+def certify_norms(model, x, noise, norms, *, n0=100, n=100_000, alpha=0.001, batch_size=1000, seed=0,
+                  device=None, p_b="binary") -> tuple[Certification, ...]:
+    """:func:`certify` in each l_p norm of ``norms``, from one set of draws: the votes and the
+    confidence bounds do not depend on the norm, only the radius does. Element i equals
+    ``certify(model, x, noise, norms[i], ...)`` with the same arguments. The guarantee of each
+    holds as stated for :func:`certify` (jointly: all come from the same event of probability at
+    least 1 - alpha)."""
+    ps = [check_norm(norm) for norm in norms]
+    if not ps:
+        raise ValueError("norms must name at least one l_p norm, got none")
     if p_b not in P_B_MODES:
         raise ValueError(f"p_b must be one of {', '.join(map(repr, P_B_MODES))}, got {p_b!r}")
     n0, n, alpha = _integer("n0", n0, 1), _integer("n", n, 1), _alpha(alpha)
@@ -440,11 +453,15 @@ def certify(model, x, noise, norm, *, n0=100, n=100_000, alpha=0.001, batch_size
     else:
         p_a_lower = _cp_lower(count(top), n, alpha)
         p_b_upper = 1.0 - p_a_lower
-    result = dict(p_a_lower=p_a_lower, p_b_upper=p_b_upper, counts=tuple(int(c) for c in counts), norm=p)
+    result = dict(p_a_lower=p_a_lower, p_b_upper=p_b_upper, counts=tuple(int(c) for c in counts))
     if not p_a_lower > p_b_upper:
-        return Certification(prediction=None, radius=0.0, basis=None, certificate=None, **result)
-    radius, basis, name = _radius(sampler.noise, p, p_a_lower, p_b_upper if general else None, sampler.device)
-    return Certification(prediction=top, radius=radius, basis=basis, certificate=name, **result)
+        return tuple(Certification(prediction=None, radius=0.0, basis=None, certificate=None, norm=p, **result)
+                     for p in ps)
+    found = []
+    for p in ps:
+        radius, basis, name = _radius(sampler.noise, p, p_a_lower, p_b_upper if general else None, sampler.device)
+        found.append(Certification(prediction=top, radius=radius, basis=basis, certificate=name, norm=p, **result))
+    return tuple(found)
 
 
 def _radius(noise: Noise, p: float, p_a: float, p_b: float | None, device):

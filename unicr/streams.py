@@ -9,8 +9,9 @@ Purposes: ``main`` (the reported band), ``pilot`` (bracketing the boundary), ``s
 directions), ``witness`` (:func:`unicr.witness_margin`), ``confirm`` (the audit's confirmation of
 suspect rows) and ``recheck`` (re-checking stored witnesses); for certification
 (:mod:`unicr.certification`), ``select`` (CERTIFY's n0 draws that choose the class), ``estimate`` (its n
-fresh draws that bound p_A) and ``predict`` (PREDICT's draws). New purposes get new numbers: the
-existing ones never change, so old seeds keep their bytes.
+fresh draws that bound p_A) and ``predict`` (PREDICT's draws); ``tune`` (the draws on which
+:func:`unicr.optimize_noise` chooses a noise, ``selection="separate"``). New purposes get new
+numbers: the existing ones never change, so old seeds keep their bytes.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import torch
 __all__ = ["PURPOSES", "generator", "check_purpose", "input_seed"]
 
 PURPOSES = {"main": 1, "pilot": 2, "search": 3, "witness": 4, "confirm": 5, "recheck": 6,
-            "select": 7, "estimate": 8, "predict": 9}
+            "select": 7, "estimate": 8, "predict": 9, "tune": 10}
 
 
 def check_purpose(purpose: str) -> str:

@@ -1,9 +1,11 @@
-"""``python -m unicr.audit`` (also ``unicr-audit``): audit certificates, re-check witnesses, rank noises.
+"""``python -m unicr.audit`` (also ``unicr-audit``): audit certificates, re-check witnesses, rank noises,
+audit a published certification log (``--log FILE``, :mod:`.logaudit`).
 
 Exit codes (:data:`EXIT_CODES`), so that a CI gate tells a finding from a crash:
 
 - 0: done, whatever the verdicts (unless ``--fail-on`` says otherwise);
-- 1: ``--fail-on`` triggered: a case is suspect (``--fail-on suspect``), or suspect or loose (``loose``);
+- 1: ``--fail-on`` triggered: a case is suspect (``--fail-on suspect``), or suspect or loose (``loose``),
+  or a row of the ``--log`` is flagged (``flagged``);
 - 2: bad usage or input: one line ``unicr-audit: error: ...`` on stderr naming the argument, plugin
   or device, no traceback. Every input (the cases, their claims, ``--device``, ``--out``) is checked
   before the first case is computed, so no report is written; a plugin's radius function that
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -34,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import check_norm
-from . import core, parallel
+from . import core, logaudit, parallel
 from .verdicts import DEFAULT_SUSPECT_TOLERANCE, LOOSE, SUSPECT
 
 __all__ = ["main", "build_parser", "parse_grid", "parse_p_b", "parse_shape", "check_device", "check_out",
@@ -43,6 +46,10 @@ __all__ = ["main", "build_parser", "parse_grid", "parse_p_b", "parse_shape", "ch
 PROG = "python -m unicr.audit"
 DEFAULT_GRID_SPEC = "0.55:0.99:45"
 DEFAULT_SAMPLES = 100_000
+DEFAULT_OUT = "results"
+#: options of the log audit only, and options that a log audit does not take
+LOG_ONLY = ("noise", "n", "alpha", "n0", "radii")
+NOT_WITH_LOG = ("certificate", "all", "rank", "list", "recheck", "scale", "p_a", "p_b", "samples")
 #: exit code -> meaning (see the module docstring)
 EXIT_CODES = {0: "done", 1: "--fail-on triggered", 2: "bad usage or input (one line on stderr)",
               3: "internal error (one line; --debug prints the traceback)", 130: "interrupted"}
@@ -84,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--recheck", metavar="FILE.json", help="re-evaluate the witnesses stored in an audit "
                                                              "JSON summary, a --json output or a witness file "
                                                              "(with --certificate PLUGIN for a plugin's own noise)")
+    what.add_argument("--log", metavar="FILE", help="audit a certification log (Cohen et al.'s format, or unicr's) "
+                                                    "against the --noise, --sigma, --n and --alpha it claims")
     what.add_argument("--rank", action="store_true", help="write the noise optimality ranking "
                                                           "(OUT/optimality.md) at --rank-dim/--rank-samples")
     sweep = p.add_argument_group("sweep")
@@ -127,13 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--shape", action="append", metavar="KEY=VALUE",
                        help="noise shape parameter, e.g. a=3 (lomax) or beta=1.5 (general normal); repeatable")
     rank = p.add_argument_group("ranking")
+    logs = p.add_argument_group("log audit (--log)")
+    logs.add_argument("--noise", metavar="NAME", help="--log: the noise family the log claims (gaussian, laplace, ...)")
+    logs.add_argument("--n", type=int, metavar="N", help="--log: the n estimation draws per input the log claims")
+    logs.add_argument("--alpha", type=float, metavar="A", help="--log: the level alpha the log claims, in (0, 1)")
+    logs.add_argument("--n0", type=int, metavar="N0", help="--log: the selection draws (recorded in the report only)")
+    logs.add_argument("--radii", metavar="R,R,...", help="--log: radii of the certified-accuracy table "
+                                                         f"(default 0, {logaudit.RADIUS_STEP:g}, ... past the largest radius)")
     rank.add_argument("--rank-dim", type=int, default=64, help="dimension of the ranking (default 64)")
     rank.add_argument("--rank-samples", type=int, default=20_000, help="draws of the ranking (default 20000)")
     out = p.add_argument_group("output")
-    out.add_argument("--out", default="results", metavar="DIR", help="report directory (default results/)")
+    out.add_argument("--out", metavar="DIR", help=f"report directory (default {DEFAULT_OUT}/; --log: no report "
+                                                  "files unless given)")
     out.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
-    out.add_argument("--fail-on", choices=("suspect", "loose", "never"), default="never",
-                     help="exit 1 if any case is suspect (suspect) or suspect or loose (loose); default never")
+    out.add_argument("--fail-on", choices=("suspect", "loose", "flagged", "never"), default="never",
+                     help="exit 1 if any case is suspect (suspect) or suspect or loose (loose), or with --log if "
+                          "any row is flagged (flagged); default never")
     out.add_argument("--debug", action="store_true", help="on an error, print its traceback too")
     return p
 
@@ -419,7 +437,74 @@ def _recheck(args) -> int:
     return 0
 
 
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parse_radii(text) -> tuple[float, ...] | None:
+    """--radii: a comma list of radii, or None (the default radii)."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"invalid --radii {text!r}: expected a comma list of radii, e.g. 0,0.25,0.5") from None
+
+
+def log_command(args) -> str:
+    """The canonical command of a log audit (output-only options left out), for reports."""
+    parts = [PROG, "--log", shlex.quote(args.log), "--noise", args.noise, "--sigma", repr(args.sigma[0]),
+             "--n", str(args.n), "--alpha", repr(args.alpha)]
+    parts += ["--norm", args.norm[0]] if args.norm else []
+    parts += ["--dim", str(args.dim)] + [f"--shape {s}" for s in args.shape or ()]
+    parts += ["--n0", str(args.n0)] if args.n0 is not None else []
+    parts += ["--radii", args.radii] if args.radii else []
+    return " ".join(parts)
+
+
+def _log(args) -> int:
+    """--log: audit a certification log (:mod:`.logaudit`). Every input is checked before the
+    radius function is built (the first import of torch)."""
+    given = [_option(name) for name in NOT_WITH_LOG if getattr(args, name)]
+    if given:
+        raise UsageError(f"--log cannot be combined with {given[0]}")
+    missing = [_option(name) for name in ("noise", "sigma", "n", "alpha") if getattr(args, name) is None]
+    if missing:
+        raise UsageError(f"--log needs {', '.join(missing)} (the parameters the log claims)")
+    if len(args.sigma) > 1 or len(args.norm or ()) > 1:
+        raise UsageError("--log takes one --sigma and at most one --norm")
+    if args.fail_on not in ("flagged", "never"):
+        raise UsageError(f"--fail-on {args.fail_on} applies to certificate audits; with --log give --fail-on flagged")
+    settings = logaudit.LogSettings(noise=args.noise, sigma=args.sigma[0], n=args.n, alpha=args.alpha,
+                                    norm=(args.norm or ["2"])[0], dim=args.dim,
+                                    shape=tuple(sorted(parse_shape(args.shape).items())), n0=args.n0,
+                                    radii=parse_radii(args.radii))
+    if args.out is not None:
+        check_out(args.out)
+    log = logaudit.load(args.log)
+    radius = logaudit.radius_function(settings)
+    # every input is checked: now compute and write
+    result = logaudit.audit_log(log, settings, radius)
+    command = log_command(args)
+    written = logaudit.write(result, args.out, command) if args.out is not None else []
+    print(logaudit.summary(result, written), end="", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        from . import report
+
+        print(report.dumps(logaudit.record(result, command)), end="")
+    return 1 if args.fail_on == "flagged" and result.findings else 0
+
+
 def _main(args, argv: list[str]) -> int:
+    if args.log is not None:
+        return _log(args)
+    given = [_option(name) for name in LOG_ONLY if getattr(args, name) is not None]
+    if given:
+        raise UsageError(f"{given[0]} applies to --log only")
+    if args.fail_on == "flagged":
+        raise UsageError("--fail-on flagged applies to --log only")
+    if args.out is None:
+        args.out = DEFAULT_OUT
     if args.list:
         return _list(args)
     if args.recheck:
@@ -430,7 +515,7 @@ def _main(args, argv: list[str]) -> int:
         raise UsageError("give either --sigma or --scale, not both")
     auditing = bool(args.all or args.certificate)
     if not (auditing or args.rank):
-        raise UsageError("nothing to do: give --certificate NAME, --all, --list, --recheck FILE or --rank")
+        raise UsageError("nothing to do: give --certificate NAME, --all, --list, --recheck FILE, --rank or --log FILE")
     if args.rank and args.scale:
         raise UsageError("--rank compares noises at equal sigma: give --sigma, not --scale")
     if args.rank and args.p_b is not None:
