@@ -349,7 +349,7 @@ def test_catalog_matching_follows_family_shape_and_claim():
         def sample_coords(self, shape, *, generator=None, device=None, dtype=torch.float64):
             return super().sample_coords(shape, generator=generator, device=device, dtype=dtype)
 
-    names = lambda noise, p, general=False: [c.name for c, _ in certify_module._catalog(noise, p, general)]
+    names = lambda noise, p, general=False: [c.name for c, _ in certify_module.catalog_certificates(noise, p, general)]
     assert names(unicr.noise("general-normal", dim=4, beta=0.5), 1) == []
     assert names(unicr.noise("general-normal", dim=4, beta=1.5), 1) == ["yang-general-normal-l1"]
     assert names(Other(sigma=1.0, dim=4), 2) == []

@@ -44,7 +44,8 @@ from .errors import check_norm
 from .noises import _REGISTRY, Noise, noise as make_noise
 from .streams import generator
 
-__all__ = ["predict", "certify", "certify_norms", "Certification", "engine_radius", "P_B_MODES", "BASES"]
+__all__ = ["predict", "certify", "certify_norms", "Certification", "cp_lower", "catalog_certificates",
+           "largest_catalog_radius", "radius_at", "engine_radius", "P_B_MODES", "BASES"]
 
 P_B_MODES = ("binary", "bonferroni")
 BASES = ("tight", "sound", "approximate")
@@ -182,9 +183,13 @@ def _labels(out, batch: int, device: torch.device) -> torch.Tensor:
 
 # -- Clopper-Pearson bounds (one-sided, as locuslab/smoothing) -----------------------------------
 
-def _cp_lower(k: int, n: int, alpha: float) -> float:
-    """One-sided Clopper-Pearson lower bound at level 1 - alpha on a binomial proportion."""
-    return 0.0 if k == 0 else float(stats.beta.ppf(alpha, k, n - k + 1))
+def cp_lower(k, n: int, alpha: float):
+    """One-sided Clopper-Pearson lower bound at level 1 - alpha on a binomial proportion from k
+    successes of n: the alpha quantile of Beta(k, n - k + 1), 0 at k = 0. Vectorised over k (an
+    array in, an array out; an int in, a float out)."""
+    k = np.asarray(k, dtype=np.int64)
+    bound = np.where(k == 0, 0.0, stats.beta.ppf(alpha, np.maximum(k, 1), n - k + 1))
+    return float(bound) if bound.ndim == 0 else bound
 
 
 def _cp_upper(k: int, n: int, alpha: float) -> float:
@@ -258,7 +263,7 @@ def _noise_key(noise: Noise) -> tuple:
 _NOT_SHAPE = {"sigma", "scale"}
 
 
-def _catalog(noise: Noise, p: float, general: bool) -> tuple:
+def catalog_certificates(noise: Noise, p: float, general: bool) -> tuple:
     """The catalog certificates that apply, as (certificate, evaluation keywords): the noise's
     built-in family, its shape parameters (all of them known to the certificate and in its range),
     the norm, claim tight or sound, and the domain (general only, for p_b="bonferroni"); tight
@@ -301,7 +306,7 @@ def _catalog_value(cert, kwargs: tuple, p_a: float, p_b: float | None) -> float:
     return cert.radius_float(p_a, p_b, **dict(kwargs))
 
 
-def _catalog_radius(entries: tuple, p_a: float, p_b: float | None):
+def largest_catalog_radius(entries: tuple, p_a: float, p_b: float | None):
     """(radius, basis, name) of the largest catalog radius, or None where every formula refuses
     the input. A tight radius is the largest any sound certificate can give, so where a tight one
     applies the sound ones are not evaluated."""
@@ -447,11 +452,11 @@ def certify_norms(model, x, noise, norms, *, n0=100, n=100_000, alpha=0.001, bat
     count = lambda c: int(counts[c]) if c < counts.size else 0
     general = p_b == "bonferroni"
     if general:
-        p_a_lower = _cp_lower(count(top), n, alpha / 2)
+        p_a_lower = cp_lower(count(top), n, alpha / 2)
         runner_up = max((count(c) for c in range(counts.size) if c != top), default=0)
         p_b_upper = min(_cp_upper(runner_up, n, alpha / 2), 1.0 - p_a_lower)
     else:
-        p_a_lower = _cp_lower(count(top), n, alpha)
+        p_a_lower = cp_lower(count(top), n, alpha)
         p_b_upper = 1.0 - p_a_lower
     result = dict(p_a_lower=p_a_lower, p_b_upper=p_b_upper, counts=tuple(int(c) for c in counts))
     if not p_a_lower > p_b_upper:
@@ -459,16 +464,19 @@ def certify_norms(model, x, noise, norms, *, n0=100, n=100_000, alpha=0.001, bat
                      for p in ps)
     found = []
     for p in ps:
-        radius, basis, name = _radius(sampler.noise, p, p_a_lower, p_b_upper if general else None, sampler.device)
+        radius, basis, name = radius_at(sampler.noise, p, p_a_lower, p_b_upper if general else None, sampler.device)
         found.append(Certification(prediction=top, radius=radius, basis=basis, certificate=name, norm=p, **result))
     return tuple(found)
 
 
-def _radius(noise: Noise, p: float, p_a: float, p_b: float | None, device):
-    """(radius, basis, certificate name or None) at p_A_lower (and p_B_upper, general)."""
+def radius_at(noise: Noise, p: float, p_a: float, p_b: float | None, device):
+    """The radius :func:`certify` reports at ``p_a`` (p_A_lower) and ``p_b`` (p_B_upper; None:
+    binary) in the l_``p`` norm, as (radius, basis, certificate name or None): the largest tight or
+    sound catalog certificate for the noise (basis its claim), else the engine's R_U from the cached
+    curve (binary) or one engine run (general), basis "approximate": not a certificate."""
     entries = _cached(("catalog", _noise_key(noise), p, p_b is not None),
-                      lambda: _catalog(noise, p, p_b is not None), _MATCHES, 64)
-    best = _catalog_radius(entries, p_a, p_b) if entries else None
+                      lambda: catalog_certificates(noise, p, p_b is not None), _MATCHES, 64)
+    best = largest_catalog_radius(entries, p_a, p_b) if entries else None
     if best is not None:
         return best
     return engine_radius(noise, p, p_a, p_b, device=device), "approximate", None

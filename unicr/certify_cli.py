@@ -28,7 +28,6 @@ import os
 import sys
 import tempfile
 import time
-import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Callable, Iterator
 
 from . import specs
 from .audit.cli import UsageError, check_device, parse_shape
-from .errors import check_norm
+from .errors import check_norm, cli_exit_code
 
 __all__ = ["main", "build_parser", "Settings", "Data", "plan", "load_data", "select", "run", "EXIT_CODES"]
 
@@ -554,29 +553,11 @@ def _curve(args) -> int:
 COMMANDS = {"merge": (build_merge_parser, _merge), "curve": (build_curve_parser, _curve)}
 
 
-def _fail(message: str, exc: BaseException, debug: bool) -> None:
-    """``message`` as one line on stderr; with --debug, the traceback of ``exc`` first."""
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    print(f"unicr-certify: {' '.join(message.split())}", file=sys.stderr)
-
-
 def main(argv=None) -> int:
     """Entry point; returns the exit code (:data:`EXIT_CODES`, see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     build, command = COMMANDS.get(argv[0], (build_parser, _certify)) if argv else (build_parser, _certify)
     if argv and argv[0] in COMMANDS:
         argv = argv[1:]
-    debug = "--debug" in argv
-    try:
-        return command(build().parse_args(argv))
-    except (ValueError, OverflowError, OSError) as exc:
-        _fail(f"error: {str(exc).strip() or type(exc).__name__}", exc, debug)
-        return 2
-    except KeyboardInterrupt:
-        print("unicr-certify: interrupted; no log written", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        hint = "" if debug else " (rerun with --debug for the traceback)"
-        _fail(f"internal error: {type(exc).__name__}: {exc}{hint}", exc, debug)
-        return 3
+    return cli_exit_code("unicr-certify", lambda: command(build().parse_args(argv)), lambda: "--debug" in argv,
+                       "no log written")

@@ -15,6 +15,7 @@ __all__ = [
     "check_probability_pair",
     "check_norm",
     "check_choice",
+    "cli_exit_code",
 ]
 
 
@@ -96,3 +97,30 @@ def check_choice(name: str, value, allowed) -> str:
     if key not in allowed:
         raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(sorted(allowed))}")
     return key
+
+
+def cli_exit_code(prog: str, run, debug, interrupted: str) -> int:
+    """The exit code of a command line's ``run()``: its own code; 2 for bad input (ValueError,
+    OverflowError, OSError); 130 on Ctrl-C; 3 for any other exception. Errors are one line on stderr,
+    ``prog: error: ...`` or ``prog: internal error: ...``, after the traceback when ``debug()`` (read
+    when the error is reported, so that a flag parsed by ``run`` counts)."""
+    import sys
+    import traceback
+
+    def fail(message: str, exc: BaseException) -> None:
+        if debug():
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"{prog}: {' '.join(message.split())}", file=sys.stderr)
+
+    try:
+        return run()
+    except (ValueError, OverflowError, OSError) as exc:
+        fail(f"error: {str(exc).strip() or type(exc).__name__}", exc)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        hint = "" if debug() else " (rerun with --debug for the traceback)"
+        fail(f"internal error: {type(exc).__name__}: {exc}{hint}", exc)
+        return 3

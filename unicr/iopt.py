@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .certification import Certification, _alpha, _cp_lower, _integer, _radius, _Sampler, certify
+from .certification import Certification, _alpha, cp_lower, _integer, radius_at, _Sampler, certify
 from .errors import check_norm
 from .noises import GeneralNormal, Noise, noise as make_noise
 
@@ -254,11 +254,11 @@ def optimize_noise(model, x, norm, *, start, settings: IOptSettings | None = Non
         else:
             label = int(np.argmax(sampler.votes(s.n0, "select")))
             counts, draws = sampler.votes(s.n, "estimate"), s.n
-        p_a_lower = _cp_lower(int(counts[label]) if label < counts.size else 0, draws, s.alpha)
+        p_a_lower = cp_lower(int(counts[label]) if label < counts.size else 0, draws, s.alpha)
         votes = tuple(int(c) for c in counts)
         if not p_a_lower > 0.5:
             return IOptStep(beta, sigma, None, p_a_lower, 0.0, votes, None, None)
-        radius, basis, formula = _radius(reference, p, p_a_lower, None, sampler.device)
+        radius, basis, formula = radius_at(reference, p, p_a_lower, None, sampler.device)
         return IOptStep(beta, sigma, label, p_a_lower, radius * (sigma / sigma0), votes, basis, formula)
 
     origin = (0, 0, 0)

@@ -31,12 +31,11 @@ import shlex
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import check_norm
+from ..errors import check_norm, cli_exit_code
 from . import core, logaudit, parallel
 from .verdicts import DEFAULT_SUSPECT_TOLERANCE, LOOSE, SUSPECT
 
@@ -596,30 +595,16 @@ def _main(args, argv: list[str]) -> int:
     return 1 if any(a.verdict in failing for a in audits) else 0
 
 
-def _fail(message: str, exc: BaseException, debug: bool) -> None:
-    """``message`` as one line on stderr; with --debug, the traceback of ``exc`` first."""
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    print(f"unicr-audit: {' '.join(message.split())}", file=sys.stderr)
-
-
 def main(argv=None) -> int:
     """Entry point; returns the exit code (:data:`EXIT_CODES`, see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["rank"]:
         argv = ["--rank"] + argv[1:]
-    debug = False
-    try:
-        args = build_parser().parse_args(argv)
-        debug = args.debug
-        return _main(args, argv)
-    except (ValueError, OverflowError, OSError) as exc:
-        _fail(f"error: {str(exc).strip() or type(exc).__name__}", exc, debug)
-        return 2
-    except KeyboardInterrupt:
-        print("unicr-audit: interrupted; reports written so far are complete", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        hint = "" if debug else " (rerun with --debug for the traceback)"
-        _fail(f"internal error: {type(exc).__name__}: {exc}{hint}", exc, debug)
-        return 3
+    parsed = []
+
+    def run() -> int:
+        parsed.append(build_parser().parse_args(argv))
+        return _main(parsed[0], argv)
+
+    return cli_exit_code("unicr-audit", run, lambda: bool(parsed) and parsed[0].debug,
+                       "reports written so far are complete")

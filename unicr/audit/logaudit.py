@@ -48,7 +48,7 @@ from ..errors import check_dim, check_norm, check_positive
 from ..logs import ABSTAIN, LogRow, accuracy_table, certified_accuracy, read_log, robustness_score
 
 __all__ = ["LogSettings", "Log", "Finding", "LogAudit", "RadiusFunction", "REASONS", "REL_TOL", "ABS_TOL",
-           "RADIUS_STEP", "tolerance", "load", "radius_function", "cp_lower", "audit_log", "summary", "record",
+           "RADIUS_STEP", "tolerance", "load", "radius_function", "audit_log", "summary", "record",
            "markdown", "render", "write"]
 
 #: relative and absolute allowance for float evaluation, added to every printing tolerance
@@ -128,15 +128,6 @@ def tolerance(text: str, value: float) -> float:
     return 0.5 * 10.0 ** Decimal(text).as_tuple().exponent + REL_TOL * abs(value) + ABS_TOL
 
 
-def cp_lower(k, n: int, alpha: float) -> np.ndarray:
-    """CP_lower(k, n, alpha) = Beta(alpha; k, n - k + 1) quantile (0 at k = 0), vectorised over k:
-    the same values as :func:`unicr.certification._cp_lower`."""
-    from scipy import stats
-
-    k = np.asarray(k, dtype=np.int64)
-    return np.where(k == 0, 0.0, stats.beta.ppf(alpha, np.maximum(k, 1), n - k + 1))
-
-
 @dataclass(frozen=True)
 class RadiusFunction:
     """The binary radius p_A -> R of the run: ``evaluate`` at one p_A > 1/2, 0 at p_A <= 1/2."""
@@ -158,17 +149,17 @@ def radius_function(settings: LogSettings) -> RadiusFunction:
     from certificates import norm_label
 
     from .. import noises
-    from ..certification import _catalog, _catalog_radius, engine_radius
+    from ..certification import catalog_certificates, largest_catalog_radius, engine_radius
 
     noise = noises.noise(settings.noise, sigma=settings.sigma, dim=settings.dim, **dict(settings.shape))
-    entries = _catalog(noise, settings.norm, False)
+    entries = catalog_certificates(noise, settings.norm, False)
     where = f"{noise.describe()}, {norm_label(settings.norm)}"
     if entries:
         tight = [cert for cert, _ in entries if cert.claim == "tight"]   # where one applies, only it is evaluated
         names = ", ".join(f"{cert.name} ({cert.claim})" for cert in tight or [cert for cert, _ in entries])
 
         def evaluate(p_a: float) -> float:
-            best = _catalog_radius(entries, p_a, None)
+            best = largest_catalog_radius(entries, p_a, None)
             if best is None:
                 raise ValueError(f"no catalog certificate ({names}) gives a radius at p_A = {p_a!r}")
             return best[0]
@@ -226,6 +217,8 @@ class LogAudit:
 def _first_reaching(targets: np.ndarray, settings: LogSettings, radius: RadiusFunction) -> np.ndarray:
     """For each target t, the smallest k in 0..n with R(CP_lower(k, n, alpha)) >= t (n + 1 where
     none): vectorised bisection, each distinct k evaluated once per step."""
+    from ..certification import cp_lower
+
     n = settings.n
     lo = np.zeros(targets.shape, dtype=np.int64)
     hi = np.full(targets.shape, n + 1, dtype=np.int64)
@@ -240,6 +233,8 @@ def _first_reaching(targets: np.ndarray, settings: LogSettings, radius: RadiusFu
 
 def audit_log(log: Log, settings: LogSettings, radius: RadiusFunction | None = None) -> LogAudit:
     """Check every row of ``log`` (see the module docstring) and recompute its accuracy table."""
+    from ..certification import cp_lower
+
     radius = radius_function(settings) if radius is None else radius
     n, alpha = settings.n, settings.alpha
     rows = log.rows
