@@ -34,6 +34,7 @@ for path in (ROOT, ROOT / "tests"):
 
 def registry() -> dict:
     """name -> (callable(seed) -> dict | None, what it runs)."""
+    import test_certify as tc
     import test_engine as te
     import test_exact as tx
 
@@ -60,6 +61,9 @@ def registry() -> dict:
     for name in tx.MC_FAMILIES:
         checks[f"exact-monte-carlo-{name}"] = (partial(tx.check_monte_carlo, name, 10_000),
                                               f"test_fft_path_against_monte_carlo[{name}]")
+    for case in tc.IDS:
+        checks[f"certify-half-space-{case}"] = (partial(tc.check_half_space, case),
+                                                f"test_half_space[{case}] (tests/test_certify.py), one seed")
     return checks
 
 
