@@ -27,7 +27,7 @@ from scipy import stats
 from tests.test_imports import HEAVY, SCRIPT, python
 from unicr.audit import main
 from unicr.audit.logaudit import LogSettings, audit_log, load, tolerance
-from unicr.logs import format_row, header, read_log
+from unicr.logs import format_row, header, read_log, write_log
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = ROOT / "tests" / "data" / "logs"
@@ -189,7 +189,7 @@ def test_engine_radius_logs_are_audited_as_approximate(tmp_path):
     import torch
 
     import unicr
-    from unicr.logs import LogRow, write_log
+    from unicr.logs import LogRow
 
     noise = unicr.noise("logistic", sigma=0.5, dim=4)
     rows = []
@@ -332,3 +332,25 @@ def test_readme_example(capsys, monkeypatch):
     code, out, err = run(capsys, argv[3:])
     assert (code, err) == (1, "") and "flagged rows: 4 of 15" in out
     assert "exit 1: 4 of 15 rows flagged" in command
+
+
+def test_bonferroni_logs(tmp_path, capsys):
+    """A log of CERTIFY with p_b="bonferroni" (bounds at alpha/2, general radius): read as binary,
+    its certified rows are not radii sigma Phi^-1(CP_lower(k, n, alpha)) (inconsistent), though
+    none exceeds the binary ceiling; with ``bonferroni`` the ceiling is the lower
+    sigma Phi^-1((alpha/2)^(1/n)) (mpmath) and nothing is flagged."""
+    path = write_log(tmp_path / "bonferroni.tsv", make_logs.certify_rows("gaussian", make_logs.SIGMA, 2, "bonferroni"))
+    log = load(path)
+    certified = {r.idx for r in log.rows if not r.abstained}
+    as_binary = audit_log(log, GAUSSIAN)
+    assert {f.idx for f in as_binary.findings} == certified
+    assert {f.reason for f in as_binary.findings} == {"inconsistent"}
+    result = audit_log(log, dataclasses.replace(GAUSSIAN, bonferroni=True))
+    assert result.findings == ()
+    ceiling = gaussian_ceiling(make_logs.SIGMA, make_logs.N, make_logs.ALPHA / 2)
+    assert result.ceiling == pytest.approx(ceiling, rel=1e-12) and ceiling < as_binary.ceiling
+    assert max(r.radius for r in log.rows) == pytest.approx(ceiling, rel=1e-12)   # the +-5 sigma rows: all votes
+    code, out, err = run(capsys, ["--log", path, *CLI, "--bonferroni", "--fail-on", "flagged"])
+    assert (code, err) == (0, "") and "Bonferroni" in out and "flagged rows: 0 of 15" in out
+    code, _, err = run(capsys, ["--certificate", "cohen", "--bonferroni"])
+    assert code == 2 and "--bonferroni applies to --log only" in err

@@ -47,7 +47,7 @@ DEFAULT_GRID_SPEC = "0.55:0.99:45"
 DEFAULT_SAMPLES = 100_000
 DEFAULT_OUT = "results"
 #: options of the log audit only, and options that a log audit does not take
-LOG_ONLY = ("noise", "n", "alpha", "n0", "radii")
+LOG_ONLY = ("noise", "n", "alpha", "n0", "radii", "bonferroni")
 NOT_WITH_LOG = ("certificate", "all", "rank", "list", "recheck", "scale", "p_a", "p_b", "samples")
 #: exit code -> meaning (see the module docstring)
 EXIT_CODES = {0: "done", 1: "--fail-on triggered", 2: "bad usage or input (one line on stderr)",
@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--n", type=int, metavar="N", help="--log: the n estimation draws per input the log claims")
     logs.add_argument("--alpha", type=float, metavar="A", help="--log: the level alpha the log claims, in (0, 1)")
     logs.add_argument("--n0", type=int, metavar="N0", help="--log: the selection draws (recorded in the report only)")
+    logs.add_argument("--bonferroni", action="store_true", default=None,
+                      help="--log: the log comes from CERTIFY with p_b='bonferroni' (both bounds at alpha/2, "
+                           "general radius): ceiling at (alpha/2)^(1/n); 'inconsistent' and 'recomputed' not checked")
     logs.add_argument("--radii", metavar="R,R,...", help="--log: radii of the certified-accuracy table "
                                                          f"(default 0, {logaudit.RADIUS_STEP:g}, ... past the largest radius)")
     rank.add_argument("--rank-dim", type=int, default=64, help="dimension of the ranking (default 64)")
@@ -458,6 +461,7 @@ def log_command(args) -> str:
     parts += ["--dim", str(args.dim)] + [f"--shape {s}" for s in args.shape or ()]
     parts += ["--n0", str(args.n0)] if args.n0 is not None else []
     parts += ["--radii", args.radii] if args.radii else []
+    parts += ["--bonferroni"] if args.bonferroni else []
     return " ".join(parts)
 
 
@@ -477,7 +481,7 @@ def _log(args) -> int:
     settings = logaudit.LogSettings(noise=args.noise, sigma=args.sigma[0], n=args.n, alpha=args.alpha,
                                     norm=(args.norm or ["2"])[0], dim=args.dim,
                                     shape=tuple(sorted(parse_shape(args.shape).items())), n0=args.n0,
-                                    radii=parse_radii(args.radii))
+                                    radii=parse_radii(args.radii), bonferroni=bool(args.bonferroni))
     if args.out is not None:
         check_out(args.out)
     log = logaudit.load(args.log)

@@ -28,8 +28,12 @@ R is the largest catalog certificate with claim tight or sound for the noise fam
 norm, found as :func:`unicr.certify` finds it; where none applies, the UniCR engine's curve
 (:func:`unicr.certification.engine_radius`, basis "approximate"): a numerical approximation of the
 tight radius, not a certificate, so every check against it is approximate too, and says so.
-The checks assume binary certification (p_B = 1 - p_A, Cohen's CERTIFY); a log of unicr's
-``p_b="bonferroni"`` mode draws its bounds at alpha / 2 and is generally reported inconsistent.
+The checks assume binary certification (p_B = 1 - p_A, Cohen's CERTIFY) unless the settings say
+``bonferroni`` (a log of unicr's ``p_b="bonferroni"`` mode: p_A_lower and p_B_upper each at level
+alpha / 2, general radius R(p_A, p_B)). Its ceiling is R((alpha/2)^(1/n)): the general radius grows
+with p_A and shrinks with p_B, both extremes come with k_A = n, k_B = 0, and there p_B_upper =
+1 - p_A_lower, the binary radius. Its attainable radii form a two-parameter set (k_A, k_B) and the
+log does not carry p_B_upper, so ``inconsistent`` and ``recomputed`` are not checked for it.
 
 The certified-accuracy table (Cohen's ``analyze.py``) and the robustness score (Hong et al., ECCV
 2022, Eq. 5) are recomputed from the rows with :mod:`unicr.logs`.
@@ -72,7 +76,9 @@ REASONS = {
 class LogSettings:
     """What the log claims: noise family and sigma, norm, input dimension, shape parameters, n draws
     at level alpha (n0 is recorded only: the selection draws do not enter the bound), and the radii
-    of the accuracy table (None: 0, RADIUS_STEP, ... past the largest radius)."""
+    of the accuracy table (None: 0, RADIUS_STEP, ... past the largest radius). ``bonferroni``: the
+    log comes from CERTIFY with p_b="bonferroni" (unicr's ``--p-b bonferroni``): both bounds at
+    alpha / 2 and the general (p_A, p_B) radius."""
 
     noise: str
     sigma: float
@@ -83,6 +89,12 @@ class LogSettings:
     shape: tuple[tuple[str, float], ...] = ()
     n0: int | None = None
     radii: tuple[float, ...] | None = None
+    bonferroni: bool = False
+
+    @property
+    def level(self) -> float:
+        """The level of each Clopper-Pearson bound: alpha, or alpha / 2 for a Bonferroni log."""
+        return self.alpha / 2 if self.bonferroni else self.alpha
 
     def __post_init__(self):
         object.__setattr__(self, "sigma", check_positive("--sigma", self.sigma))
@@ -225,7 +237,7 @@ def _first_reaching(targets: np.ndarray, settings: LogSettings, radius: RadiusFu
     while np.any(lo < hi):
         active = np.flatnonzero(lo < hi)
         mid = (lo[active] + hi[active]) // 2
-        reached = radius(cp_lower(mid, n, settings.alpha)) >= targets[active]
+        reached = radius(cp_lower(mid, n, settings.level)) >= targets[active]
         hi[active] = np.where(reached, mid, hi[active])
         lo[active] = np.where(reached, lo[active], mid + 1)
     return lo
@@ -236,7 +248,7 @@ def audit_log(log: Log, settings: LogSettings, radius: RadiusFunction | None = N
     from ..certification import cp_lower
 
     radius = radius_function(settings) if radius is None else radius
-    n, alpha = settings.n, settings.alpha
+    n, alpha = settings.n, settings.level
     rows = log.rows
     value = np.array([r.radius for r in rows], dtype=np.float64)
     tol = np.array([tolerance(t, v) for t, v in zip(log.radius_texts, value)])
@@ -257,9 +269,9 @@ def audit_log(log: Log, settings: LogSettings, radius: RadiusFunction | None = N
                                      f"{'==' if row.predict == row.label else '!='} label {row.label}")
         if certified[i] and value[i] > ceiling + tol[i]:
             flag(i, "ceiling", ceiling, f"radius {log.radius_texts[i]} > R(alpha^(1/n)) = {ceiling:.6g} "
-                                        f"(n = {n}, alpha = {alpha:g})")
+                                        f"(n = {n}, alpha = {alpha:g}{' = alpha/2' if settings.bonferroni else ''})")
     pick = np.flatnonzero(certified)
-    if pick.size:
+    if pick.size and not settings.bonferroni:
         pairs, inverse = np.unique(np.stack([value[pick], tol[pick]], axis=1), axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
         k = _first_reaching(pairs[:, 0] - pairs[:, 1], settings, radius)
@@ -274,7 +286,7 @@ def audit_log(log: Log, settings: LogSettings, radius: RadiusFunction | None = N
                 flag(i, "inconsistent", near[u], f"radius {log.radius_texts[i]}: the nearest attainable radius is "
                                                  f"{near[u]:.6g} (k = {near_k[u]} of n = {n}, sigma = "
                                                  f"{settings.sigma:g}, alpha = {alpha:g})")
-    bounded = [i for i in pick if rows[i].p_a_lower is not None]
+    bounded = [i for i in pick if rows[i].p_a_lower is not None and not settings.bonferroni]
     if bounded:
         again = radius(np.array([rows[i].p_a_lower for i in bounded]))
         for i, r in zip(bounded, again):
@@ -304,7 +316,8 @@ def summary(result: LogAudit, reports: list[Path] | None = None) -> str:
     lines = [f"log audit: {log.source} ({'Cohen' if log.cohen else 'unicr'} format): {len(log.rows)} rows, "
              f"{result.abstentions} abstentions",
              f"claimed: {s.noise} sigma = {s.sigma:g}, n = {s.n}, alpha = {s.alpha:g}"
-             + ("" if s.n0 is None else f", n0 = {s.n0}"),
+             + ("" if s.n0 is None else f", n0 = {s.n0}")
+             + (", Bonferroni (bounds at alpha/2; 'inconsistent' and 'recomputed' not checked)" if s.bonferroni else ""),
              f"radius: {result.radius}",
              f"ceiling: R(alpha^(1/n) = {result.p_ceiling:.10g}) = {result.ceiling:.6g}"
              + ("  (approximate: engine curve)" if result.approximate else ""),
@@ -327,7 +340,8 @@ def record(result: LogAudit, command: str = "") -> dict:
     s = result.settings
     return {"log": result.log.source, "command": command, "format": "cohen" if result.log.cohen else "unicr",
             "settings": {"noise": s.noise, "sigma": s.sigma, "norm": s.norm if math.isfinite(s.norm) else "inf",
-                         "dim": s.dim, "shape": dict(s.shape), "n": s.n, "n0": s.n0, "alpha": s.alpha},
+                         "dim": s.dim, "shape": dict(s.shape), "n": s.n, "n0": s.n0, "alpha": s.alpha,
+                         "bonferroni": s.bonferroni},
             "radius_function": result.radius, "approximate": result.approximate,
             "p_ceiling": result.p_ceiling, "ceiling": result.ceiling, "rows": len(result.log.rows),
             "abstentions": result.abstentions, "flagged_rows": len(result.flagged), "counts": result.counts(),

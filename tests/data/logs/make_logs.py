@@ -33,8 +33,8 @@ def halfspace(batch):
     return (batch[:, 0] > 0).long()
 
 
-def certify_rows(noise_name: str, sigma: float, norm) -> list:
-    """One LogRow per offset, certified by unicr.certify."""
+def certify_rows(noise_name: str, sigma: float, norm, p_b: str = "binary") -> list:
+    """One LogRow per offset, certified by unicr.certify (``p_b``: its p_B mode)."""
     import torch
 
     import unicr
@@ -45,7 +45,7 @@ def certify_rows(noise_name: str, sigma: float, norm) -> list:
     for idx, t in enumerate(OFFSETS):
         x = torch.zeros(DIM, dtype=torch.float64)
         x[0] = t * sigma
-        result = unicr.certify(halfspace, x, noise, norm, n0=N0, n=N, alpha=ALPHA, seed=idx)
+        result = unicr.certify(halfspace, x, noise, norm, n0=N0, n=N, alpha=ALPHA, seed=idx, p_b=p_b)
         label = 0 if idx == WRONG_LABEL else int(t > 0)
         rows.append(LogRow.from_certification(idx, label, result))
     return rows
