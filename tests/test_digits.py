@@ -3,6 +3,7 @@ from one set of draws, logs, and the documented commands. Gaussian noise only (c
 curve), tiny n, a few inputs: well under a minute on one CPU thread."""
 from __future__ import annotations
 
+import csv
 import math
 import re
 from pathlib import Path
@@ -99,9 +100,25 @@ def test_all_runs_end_to_end_in_a_temporary_folder(tmp_path):
     assert all(math.isfinite(float(line.split(",")[1])) for line in table[1:])
 
 
+def test_iopt_is_labelled_and_never_loses_radius_in_the_papers_mode(tmp_path):
+    assert digits.main(["iopt", "--out", str(tmp_path), "--epochs", "1", "--subset", "4", "--n", "300"]) == 0
+    root = tmp_path / "digits"
+    text = (root / "iopt.md").read_text()
+    assert text.startswith("# I-OPT on scikit-learn's digits: NOT A CERTIFICATE")
+    assert "not a certificate for the neighbourhood of x" in text
+    rows = list(csv.DictReader((root / "iopt.csv").read_text().splitlines()))
+    assert len(rows) == 8 and {r["selection"] for r in rows} == {"same", "separate"}
+    assert all(r["is_certificate"] == "False" and r["norm"] == "l1" for r in rows)
+    for r in rows:
+        if r["start_prediction"]:
+            assert r["prediction"] in (r["start_prediction"], "")   # the class is kept (or "separate" abstains)
+        if r["selection"] == "same":
+            assert float(r["gain"]) >= 0 and float(r["radius"]) >= float(r["start_radius"])
+
+
 def test_documented_commands_parse():
     text = (ROOT / "docs" / "digits.md").read_text()
     commands = re.findall(r"^python -m unicr\.examples\.digits (.+)$", text, re.MULTILINE)
-    assert {line.split()[0] for line in commands} >= {"train", "certify", "copt", "all"}
+    assert {line.split()[0] for line in commands} >= {"train", "certify", "copt", "all", "iopt"}
     for line in commands:
         digits._parser().parse_args(line.split("#")[0].split())
