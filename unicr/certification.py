@@ -41,7 +41,7 @@ import torch
 from scipy import stats
 
 from .errors import check_norm
-from .noises import _REGISTRY, Noise, noise as make_noise
+from .noises import Noise, is_builtin, noise as make_noise, noise_factory
 from .streams import generator
 
 __all__ = ["predict", "certify", "certify_norms", "Certification", "cp_lower", "catalog_certificates",
@@ -248,14 +248,8 @@ def _cached(key: tuple, build, cache: OrderedDict = _CACHE, size: int = CACHE_SI
     return value
 
 
-def _builtin(noise: Noise) -> bool:
-    """A noise of a class registered by unicr itself: its law is fixed by its class, dim and params."""
-    cls = type(noise)
-    return cls.__module__ == "unicr.noises" and cls in _REGISTRY.values()
-
-
 def _noise_key(noise: Noise) -> tuple:
-    if _builtin(noise):
+    if is_builtin(noise):
         return (type(noise), noise.dim, tuple(sorted(noise.params.items())))
     return ("object", id(noise), noise)   # any other noise by identity (kept alive by the key)
 
@@ -268,7 +262,7 @@ def catalog_certificates(noise: Noise, p: float, general: bool) -> tuple:
     built-in family, its shape parameters (all of them known to the certificate and in its range),
     the norm, claim tight or sound, and the domain (general only, for p_b="bonferroni"); tight
     ones first."""
-    if not _builtin(noise):
+    if not is_builtin(noise):
         return ()
     import certificates
 
@@ -278,7 +272,7 @@ def catalog_certificates(noise: Noise, p: float, general: bool) -> tuple:
         if cert.noise.family != noise.name or cert.claim not in ("tight", "sound") or not cert.covers(p) \
                 or (general and cert.domain != "general") or noise.dim < cert.min_dim \
                 or set(shape) != {s.name for s in cert.noise.shape} \
-                or _REGISTRY.get(cert.noise.family) is not type(noise):
+                or noise_factory(cert.noise.family) is not type(noise):
             continue
         try:
             for spec in cert.noise.shape:

@@ -1328,6 +1328,18 @@ def noise_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def noise_factory(name: str) -> Callable[..., Noise] | None:
+    """The factory registered under ``name`` (:func:`register_noise`), or None."""
+    return _REGISTRY.get(name.lower())
+
+
+def is_builtin(value: Noise) -> bool:
+    """Whether ``value`` is of a class that unicr itself defines and registers: its law is then fixed
+    by its class, dim and params (so it can be matched with catalog certificates and cached by value)."""
+    cls = type(value)
+    return cls.__module__ == __name__ and cls in _REGISTRY.values()
+
+
 def noise(name, sigma: float | None = None, dim: int = 1, **shape) -> Noise:
     """Build a noise by family name, or wrap a torch Distribution / pass a Noise through.
 
