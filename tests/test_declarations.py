@@ -160,10 +160,11 @@ def test_undeclared_user_noise_takes_the_general_path():
     family = unicr.search_family(noise, 2)
     labels = {d.label for d in family}
     assert {"axis", "-axis", "diagonal", "-diagonal", "diagonal (4-)"} <= labels
-    # the numeric exact paths need a density positive on the line: bounded -> Monte Carlo, no crash
-    assert not applies(noise, unicr.equal_direction(4, 8, 2))
+    # bounded support: the exact backend's numeric paths, labelled numerical (no symmetry, no
+    # log-concavity assumed, and the edges' rounding is not in the bounds)
+    assert applies(noise, unicr.equal_direction(4, 8, 2))
     df = unicr.radius_curve(noise, 2, p_a=[0.7, 0.9], samples=4000, backend="auto")
-    assert (df.backend == "mc").all() and (df.band == "confidence").all()
+    assert (df.backend == "exact").all() and (df.band == "numerical").all()
     assert (df.lower <= df.radius).all() and (df.radius <= df.upper).all()
 
 

@@ -64,10 +64,17 @@ Paths (``ExactRay.path``):
   convolve privacy-loss distributions the same way); tails leave only through explicit trimming
   into the rest outcome. Cost per lam: about log2(k) FFTs of 2 x grid points plus 2 x grid cells.
 
+  Bounded supports: cells are cut at the edges of the H0 support, so each has ell finite, +inf
+  (H1 mass only) or -inf (H0 mass only). A sum is +inf (-inf) when a term is; both outcomes ride
+  beside the lattice as log P(finite), which adds under convolution. They are garblings like the
+  rest: +inf tops the garbled curve and the lattice curve, -inf ends the garbled one.
+
 Rigor holds up to floating-point rounding (allowances: ROUND_REL, n eps for sums of n terms, FFT
 round-off absorbed by flooring H0 masses at FFT_FLOOR of the largest), to the accuracy of the
 marginal's cdf/sf, and, for marginals that are not log-concave, to locating the turning points
-of ell (they enter hi_i for ``cells``, only the ranges w_i for ``fft``).
+of ell (they enter hi_i for ``cells``, only the ranges w_i for ``fft``). The band is "numerical"
+where one of these is not proven: a marginal computed by quadrature (no declared scipy twin), a
+bounded support (the rounding of the edge nodes is not accounted for), or turning points.
 """
 from __future__ import annotations
 
@@ -101,34 +108,37 @@ UPPER_GRID = 1 << 12
 
 
 def _marginal(noise):
-    """mu_1 as a frozen scipy.stats law, or None where the noise declares none."""
+    """(mu_1, declared): the noise's declared scipy twin (declared True), else for i.i.d. noise the
+    law computed from its own log-density (:meth:`unicr.IIDNoise.numeric_marginal`, declared
+    False); (None, False) for noise that is not i.i.d."""
     if not noise.iid:
-        return None
+        return None, False
     try:
-        return noise.marginal()
+        return noise.marginal(), True
     except NotImplementedError:
-        return None
+        return noise.numeric_marginal(), False
 
 
-def _unbounded(noise, marg) -> bool:
-    """Whether mu_1 is positive on the whole line (ell finite everywhere), as the noise declares
-    it, or else as its marginal's support says."""
-    support = noise.support if noise.support is not None else tuple(map(float, marg.support()))
-    return support == (-math.inf, math.inf)
+def _support(noise, marg) -> tuple[float, float]:
+    """The support of mu_1, as the noise declares it, or else as its marginal says."""
+    return noise.support if noise.support is not None else tuple(map(float, marg.support()))
 
 
-def _path(noise, marg, k: int, method: str = "auto") -> str:
-    """The computation for k live coordinates, from the noise's declarations (module docstring);
-    raises ValueError where none is valid (the FFT path needs ell finite on the whole line)."""
+def _spread(marg) -> float:
+    """A scale of mu_1 for a noise that names none: its standard deviation, or, without a finite
+    one (Cauchy-like tails), its interquartile range."""
+    std = float(marg.std())
+    return std if math.isfinite(std) and std > 0 else float(marg.ppf(0.75) - marg.ppf(0.25))
+
+
+def _path(noise, k: int, method: str = "auto") -> str:
+    """The computation for k live coordinates, from the noise's declarations (module docstring)."""
     if k == 0:
         return "one-dim"                 # delta = 0: L = 0 whatever the family
     if method == "auto" and noise.closed_form in ("gaussian", "uniform"):
         return noise.closed_form
     if method == "auto" and k == 1 and noise.log_concave:
         return "one-dim"
-    if not _unbounded(noise, marg):
-        raise ValueError("the numeric paths (cells, FFT) need a marginal density positive on the whole "
-                         f"line (ell finite), got support {tuple(map(float, marg.support()))} for {noise!r}")
     return "cells" if k == 1 else "fft"
 
 
@@ -159,19 +169,16 @@ def _parse_groups(noise, groups) -> tuple[np.ndarray, np.ndarray]:
 
 
 def applies(noise, groups) -> bool:
-    """True when :class:`ExactRay` handles (noise, groups): i.i.d. noise with a one-dimensional
-    marginal, a direction given by groups of equal values (``groups`` may also be an object with a
-    ``.groups`` attribute, e.g. a :class:`unicr.directions.Direction`), and a valid path for them
-    (the same decision the constructor makes)."""
-    marg = _marginal(noise)
-    if marg is None or getattr(groups, "groups", groups) is None:
+    """True when :class:`ExactRay` handles (noise, groups): i.i.d. noise (its marginal declared,
+    or computed from its log-density) and a direction given by groups of equal values (``groups``
+    may also be an object with a ``.groups`` attribute, e.g. a :class:`unicr.directions.Direction`)."""
+    if not noise.iid or getattr(groups, "groups", groups) is None:
         return False
     try:
-        counts, mags = _parse_groups(noise, groups)
-        _path(noise, marg, int(counts[(counts > 0) & (mags != 0)].sum()))
+        _parse_groups(noise, groups)
     except (TypeError, ValueError):
         return False
-    return True
+    return _marginal(noise)[0] is not None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -287,17 +294,22 @@ def _cell_masses(cdf: np.ndarray, sf: np.ndarray) -> np.ndarray:
 
 class _Cells:
     """Cells of one coordinate under H1: e = u + s, u on nodes F^-1(expit(z)), z uniform on
-    [-Z, Z] with expit(-Z) = CELL_TAIL (the spacing refines geometrically into both tails)."""
+    [-Z, Z] with expit(-Z) = CELL_TAIL (the spacing refines geometrically into both tails), plus
+    the finite edges of the support. Where mu_1 has finite edges, each shift also puts nodes at the
+    edges of the H0 support (and geometrically closer ones inside it), so that every cell lies
+    inside it (ell finite, or -inf) or outside it (ell = +inf: H1 mass only)."""
 
-    def __init__(self, marg, median: float, n: int, monotone: bool):
+    def __init__(self, marg, median: float, n: int, monotone: bool, support: tuple[float, float]):
         self.marg, self.median, self.monotone = marg, median, monotone
+        self.support = support
+        self.bounded = any(math.isfinite(x) for x in support)
         zmax = math.log((1 - CELL_TAIL) / CELL_TAIL)
         z = np.linspace(-zmax, zmax, n + 1)
         neg = z <= 0
         u = np.empty_like(z)
         u[neg] = marg.ppf(sc.expit(z[neg]))
         u[~neg] = marg.isf(sc.expit(-z[~neg]))
-        self.u = np.unique(u[np.isfinite(u)])
+        self.u = np.unique(np.concatenate([u[np.isfinite(u)], [x for x in support if math.isfinite(x)]]))
         self.h1 = self._laws(self.u)
 
     def _laws(self, x):
@@ -317,63 +329,96 @@ class _Cells:
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.marg.logpdf(e - s) - self.marg.logpdf(e)
 
+    def _edge_nodes(self, nodes: np.ndarray, s: float) -> np.ndarray:
+        """u-nodes at the H0 support's finite edges x (u = x - s) strictly inside the nodes' span,
+        each with 40 nodes approaching it from inside the support (at 2^-j of its cell's width)."""
+        out = []
+        for x, inward in zip(self.support, (1.0, -1.0)):
+            at = x - s
+            i = int(np.searchsorted(nodes, at))
+            if not (math.isfinite(at) and 0 < i < nodes.size and nodes[i] != at):
+                continue
+            width = nodes[i] - at if inward > 0 else at - nodes[i - 1]
+            out.append(np.append(at, at + inward * width * 2.0 ** -np.arange(1, 41)))
+        return np.sort(np.concatenate(out)) if out else nodes[:0]
+
+    @staticmethod
+    def _steep_nodes(nodes: np.ndarray, one: tuple, zero: tuple, steps: int) -> np.ndarray:
+        """Nodes cutting the cells over which a finite ell moves by more than two steps of
+        (its range over the nodes) / ``steps`` into equal parts (at most 1024); a move within the
+        rounding of ell (a flat ell, as beyond Laplace's core or on a bounded support) is none."""
+        with np.errstate(invalid="ignore"):
+            ell = one[2] - zero[2]
+        finite = np.isfinite(ell)
+        if np.count_nonzero(finite) < 2:   # no finite ell left: a shift far beyond the nodes
+            return nodes[:0]
+        step = float(ell[finite].max() - ell[finite].min()) / steps
+        rounding = 4 * np.finfo(float).eps * (np.abs(one[2]) + np.abs(zero[2]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = np.abs(np.diff(ell))
+            m = np.where(np.isfinite(d) & (d > rounding[:-1] + rounding[1:]),
+                         np.minimum(np.ceil(d / (2 * step)), 1024), 1.0)
+        cut = np.flatnonzero(m > 1)
+        if not cut.size:
+            return nodes[:0]
+        parts = m[cut].astype(np.int64)
+        at = np.repeat(cut, parts - 1)
+        k = np.arange(at.size) - np.repeat(np.cumsum(parts - 1) - (parts - 1), parts - 1) + 1
+        return nodes[at] + (nodes[at + 1] - nodes[at]) * k / np.repeat(parts, parts - 1)
+
+    def _insert(self, nodes: list, one: list, zero: list, shifts: np.ndarray, new: list) -> None:
+        """Add the sorted nodes ``new[b]`` to row b (in place), with the laws at them (evaluated
+        once for all rows: H1 at u, H0 at u + s)."""
+        rows = [b for b in range(len(new)) if new[b].size]
+        if not rows:
+            return
+        sizes = np.cumsum([new[b].size for b in rows])[:-1]
+        laws1 = [np.split(x, sizes) for x in self._laws(np.concatenate([new[b] for b in rows]))]
+        laws0 = [np.split(x, sizes) for x in self._laws(np.concatenate([new[b] + shifts[b] for b in rows]))]
+        for j, b in enumerate(rows):
+            at = np.searchsorted(nodes[b], new[b])
+            nodes[b] = np.insert(nodes[b], at, new[b])
+            one[b] = tuple(np.insert(x, at, law[j]) for x, law in zip(one[b], laws1))
+            zero[b] = tuple(np.insert(x, at, law[j]) for x, law in zip(zero[b], laws0))
+
     def at(self, shifts, steps: int | None = None) -> list[tuple]:
-        """For each shift s: H1 masses p, H0 masses q, ell-ranges [lo, hi] of the cells, and the
-        H1/H0 masses outside the nodes. With ``steps``, the range of ell over the nodes is read as
-        ``steps`` lattice steps and cells over which ell moves by more than two steps are first
-        cut into equal parts (where ell is steep: kinks, Laplace-like cores). The marginal's
-        functions are evaluated once per pass for all shifts."""
+        """For each shift s: H1 masses p, H0 masses q, ell-ranges [lo, hi] of the cells, the
+        H1/H0 masses outside the nodes that H1 shares (the rest: (H1, H0)), and the H0 mass outside
+        them where H1 has none (ell = -inf). With ``steps``, cells over which ell moves by more
+        than two of ``steps`` steps of its range are first cut (:meth:`_steep_nodes`: kinks,
+        Laplace-like cores). The marginal's functions are evaluated once per pass for all shifts."""
         shifts = np.asarray(shifts, dtype=float).reshape(-1)
         u, h1, rows = self.u, self.h1, len(shifts)
         h0 = [tuple(x) for x in zip(*(a.reshape(rows, -1) for a in self._laws((u + shifts[:, None]).ravel())))]
-        cuts: list = []   # per shift: None, or (cell index, new nodes) where cells are cut
-        for b in range(rows):
-            with np.errstate(invalid="ignore"):
-                ell = h1[2] - h0[b][2]
-            finite = ell[np.isfinite(ell)] if steps is not None else ell[:0]
-            cuts.append(None)
-            if finite.size >= 2:   # (no finite ell left: a shift far beyond the nodes)
-                step = float(finite.max() - finite.min()) / steps
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    m = np.minimum(np.ceil(np.abs(np.diff(ell)) / (2 * step)), 1024)
-                cut = np.flatnonzero(m > 1)
-                if cut.size:
-                    parts = m[cut].astype(np.int64)
-                    at = np.repeat(cut, parts - 1)
-                    k = np.arange(at.size) - np.repeat(np.cumsum(parts - 1) - (parts - 1), parts - 1) + 1
-                    cuts[b] = (at, u[at] + (u[at + 1] - u[at]) * k / np.repeat(parts, parts - 1))
-        cut_rows = [b for b in range(rows) if cuts[b] is not None]
-        if cut_rows:   # the laws at the new nodes, all shifts at once
-            sizes = np.cumsum([cuts[b][1].size for b in cut_rows])[:-1]
-            laws1 = [np.split(x, sizes) for x in self._laws(np.concatenate([cuts[b][1] for b in cut_rows]))]
-            laws0 = [np.split(x, sizes) for x in
-                     self._laws(np.concatenate([cuts[b][1] + shifts[b] for b in cut_rows]))]
-        out, j = [], 0
+        nodes, one, zero = [u] * rows, [h1] * rows, h0
+        if self.bounded:
+            self._insert(nodes, one, zero, shifts, [self._edge_nodes(u, s) for s in shifts])
+        if steps is not None:
+            self._insert(nodes, one, zero, shifts,
+                         [self._steep_nodes(nodes[b], one[b], zero[b], steps) for b in range(rows)])
+        out = []
         for b, s in enumerate(shifts):
-            one, zero, nodes = h1, h0[b], u
-            if cuts[b] is not None:
-                at = cuts[b][0]
-                one = tuple(np.insert(x, at + 1, law[j]) for x, law in zip(one, laws1))
-                zero = tuple(np.insert(x, at + 1, law[j]) for x, law in zip(zero, laws0))
-                nodes = np.insert(u, at + 1, cuts[b][1])
-                j += 1
-            p, q = _cell_masses(one[0], one[1]), _cell_masses(zero[0], zero[1])
+            p, q = _cell_masses(one[b][0], one[b][1]), _cell_masses(zero[b][0], zero[b][1])
             with np.errstate(invalid="ignore"):
-                ell = one[2] - zero[2]
+                ell = one[b][2] - zero[b][2]
             lo = np.minimum(ell[:-1], ell[1:])
             hi = np.maximum(ell[:-1], ell[1:])
             if not self.monotone:
-                noise = 4 * np.finfo(float).eps * (np.abs(one[2]) + np.abs(zero[2]))   # rounding of ell
-                self._turning_points(ell, noise, nodes + s, s, lo, hi)
-            out.append((p, q, lo, hi, float(one[0][0] + one[1][-1]), float(zero[0][0] + zero[1][-1])))
+                noise = 4 * np.finfo(float).eps * (np.abs(one[b][2]) + np.abs(zero[b][2]))   # rounding of ell
+                self._turning_points(ell, noise, nodes[b] + s, s, lo, hi)
+            # outside the nodes: a side where H1 has no mass (the nodes reach its edge) holds H0
+            # mass at ell = -inf only
+            sides = ((float(one[b][0][0]), float(zero[b][0][0])), (float(one[b][1][-1]), float(zero[b][1][-1])))
+            rest = (sum(p1 for p1, _ in sides), sum(q0 for p1, q0 in sides if p1 > 0))
+            out.append((p, q, lo, hi, rest, sum(q0 for p1, q0 in sides if p1 == 0)))
         return out
 
     def _turning_points(self, ell, noise, e, s, lo, hi):
         """Widen [lo, hi] around interior extrema of ell (sign changes of its increments beyond
         their rounding ``noise``): ell is scanned on 64 points across the cells holding the
         extremum, then on 64 points around the best one (missing it by O((width/4096)^2))."""
-        d = np.diff(ell)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):   # (inf - inf at cells outside both supports)
+            d = np.diff(ell)
             sign = np.where(np.abs(d) > noise[:-1] + noise[1:], np.sign(d), 0.0)
         nz_idx = np.flatnonzero(sign)
         change = np.flatnonzero(sign[nz_idx[:-1]] != sign[nz_idx[1:]])
@@ -407,9 +452,10 @@ class _Cells:
 @dataclass(frozen=True)
 class _Lattices:
     """Garbled observations of partial sums, one per row b (one lam each), on lattices
-    l = (o_b + k) h_b, k = 0 .. width - 1: masses m[b, 0] under H1 and m[b, 1] under H0, plus one
-    rest outcome with masses rest[b] = (H1, H0); r2 = sum of squared martingale ranges, bias =
-    bound on the accumulated within-cell KL (see the module docstring)."""
+    l = (o_b + k) h_b, k = 0 .. width - 1: masses m[b, 0] under H1 and m[b, 1] under H0, plus a
+    rest outcome with masses rest[b] = (H1, H0) and the infinite sums, as log_finite[b] = log of
+    (1 - H1 mass of L = +inf, 1 - H0 mass of L = -inf); r2 = sum of squared martingale ranges,
+    bias = bound on the accumulated within-cell KL (see the module docstring)."""
 
     h: np.ndarray
     o: np.ndarray
@@ -417,6 +463,12 @@ class _Lattices:
     rest: np.ndarray
     r2: np.ndarray
     bias: np.ndarray
+    log_finite: np.ndarray
+
+    @property
+    def infinite(self) -> np.ndarray:
+        """(H1 mass of L = +inf, H0 mass of L = -inf) per row."""
+        return -np.expm1(self.log_finite)
 
     @property
     def width(self) -> int:
@@ -438,13 +490,14 @@ def _hat(positions: np.ndarray, p: np.ndarray, q: np.ndarray):
 
 
 def _stack(rows) -> _Lattices:
-    """Rows (h, o, masses (2, n), rest (H1, H0), r2, bias) as one _Lattices, zero-padded to the
-    widest row."""
-    h, o, masses, rest, r2, bias = zip(*rows)
+    """Rows (h, o, masses (2, n), rest (H1, H0), r2, bias, log_finite (H1, H0)) as one _Lattices,
+    zero-padded to the widest row."""
+    h, o, masses, rest, r2, bias, log_finite = zip(*rows)
     m = np.zeros((len(rows), 2, max(x.shape[1] for x in masses)))
     for b, x in enumerate(masses):
         m[b, :, :x.shape[1]] = x
-    return _Lattices(np.array(h), np.array(o, dtype=np.int64), m, np.array(rest), np.array(r2), np.array(bias))
+    return _Lattices(np.array(h), np.array(o, dtype=np.int64), m, np.array(rest), np.array(r2), np.array(bias),
+                     np.array(log_finite))
 
 
 def _rescale(law: _Lattices, h: np.ndarray) -> _Lattices:
@@ -458,10 +511,10 @@ def _rescale(law: _Lattices, h: np.ndarray) -> _Lattices:
         return _coarsen(law, int(ratio[0]))
     rows = []
     for b in range(len(h)):
-        row = (law.h[b], law.o[b], law.m[b], law.rest[b], law.r2[b], law.bias[b])
+        row = (law.h[b], law.o[b], law.m[b], law.rest[b], law.r2[b], law.bias[b], law.log_finite[b])
         if grow[b]:
             o, p, q = _hat((law.o[b] + np.arange(law.width)) * (law.h[b] / h[b]), *law.m[b])
-            row = (h[b], o, np.stack([p, q]), law.rest[b], law.r2[b] + h[b] * h[b], law.bias[b])
+            row = (h[b], o, np.stack([p, q]), law.rest[b], law.r2[b] + h[b] * h[b], law.bias[b], law.log_finite[b])
         rows.append(row)
     return _stack(rows)
 
@@ -481,7 +534,7 @@ def _coarsen(law: _Lattices, m: int) -> _Lattices:
     out[..., :-1] = padded @ (1.0 - frac)
     out[..., 1:] += padded @ frac
     h = law.h * m
-    return _Lattices(h, j0, out, law.rest, law.r2 + h * h, law.bias)
+    return _Lattices(h, j0, out, law.rest, law.r2 + h * h, law.bias, law.log_finite)
 
 
 def _trim(law: _Lattices, tau: float) -> _Lattices:
@@ -503,14 +556,18 @@ def _trim(law: _Lattices, tau: float) -> _Lattices:
 
 def _convolve(a: _Lattices, b: _Lattices) -> _Lattices:
     """Laws of the sums of independent a and b, row by row (same steps): linear convolution by
-    real FFT (``workers`` threads, one row each: the bytes do not depend on their number)."""
+    real FFT (``workers`` threads, one row each: the bytes do not depend on their number). The sum
+    is infinite where a term is (under H1 only +inf occurs, under H0 only -inf), else the rest
+    where a term is: 1 - i = (1 - i_a)(1 - i_b) (added as logs), rest = (1 - i_a) r_b + r_a (1 - i_b)
+    - r_a r_b."""
     n = a.width + b.width - 1
     nf = sfft.next_fast_len(n, real=True)
     workers = torch.get_num_threads()
     fa = sfft.rfft(a.m, nf, workers=workers)
     fb = fa if b is a else sfft.rfft(b.m, nf, workers=workers)
     m = np.maximum(sfft.irfft(fa * fb, nf, workers=workers)[..., :n], 0.0)
-    return _Lattices(a.h, a.o + b.o, m, a.rest + b.rest - a.rest * b.rest, a.r2 + b.r2, a.bias + b.bias)
+    rest = np.maximum(np.exp(a.log_finite) * b.rest + a.rest * np.exp(b.log_finite) - a.rest * b.rest, 0.0)
+    return _Lattices(a.h, a.o + b.o, m, rest, a.r2 + b.r2, a.bias + b.bias, a.log_finite + b.log_finite)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -529,9 +586,9 @@ class ExactRay:
     """
 
     def __init__(self, noise, groups, *, tol: float = 1e-9, method: str = "auto", grid: int = 1 << 15):
-        marg = _marginal(noise)
+        marg, declared = _marginal(noise)
         if marg is None:
-            raise ValueError(f"the exact backend needs i.i.d. noise with a marginal(), got {noise!r}")
+            raise ValueError(f"the exact backend needs i.i.d. noise, got {noise!r}")
         method = check_choice("method", method, {"auto", "generic"})
         if not 0 < tol < 0.01:
             raise ValueError(f"tol must lie in (0, 0.01), got {tol!r}")
@@ -545,16 +602,19 @@ class ExactRay:
         self.counts = np.bincount(where.reshape(-1), weights=counts[live], minlength=self.mags.size).astype(np.int64)
         self.k = int(self.counts.sum())
         self.l2 = float(np.sqrt(np.sum(self.counts * self.mags**2)))
-        scale = noise.sigma or noise.scale or float(marg.std())
+        scale = noise.sigma or noise.scale or _spread(marg)
         self.scale = scale / self.l2 if self.l2 > 0 else math.inf   # lam with ||delta||_2 = sigma
         self.median = 0.0 if noise.symmetric else float(marg.median())
-        self.path = _path(noise, marg, self.k, method)
-        #: "rigorous" (closed forms; numeric bounds with a monotone ratio) or "numerical" (the
-        #: turning points of ell and the first crossing of p* are located numerically)
-        self.band = "rigorous" if self.path in ("gaussian", "uniform", "one-dim") or noise.log_concave \
-            else "numerical"
+        self.path = _path(noise, self.k, method)
+        #: "rigorous" (closed forms; numeric bounds with a monotone ratio on the whole line, from a
+        #: declared marginal) or "numerical" (the turning points of ell, the first crossing of p*
+        #: or the marginal itself are computed numerically; on a bounded support the rounding of
+        #: the nodes at its edges, ~ulp x density per coordinate, is not accounted for)
+        support = _support(noise, marg)
+        proven = self.path == "one-dim" or (noise.log_concave and support == (-math.inf, math.inf))
+        self.band = "rigorous" if self.path in ("gaussian", "uniform") or (declared and proven) else "numerical"
         if self.path in ("cells", "fft"):
-            self._cells = _Cells(marg, self.median, 2 * self.grid, noise.log_concave)
+            self._cells = _Cells(marg, self.median, 2 * self.grid, noise.log_concave, support)
 
     # -- closed forms --------------------------------------------------------------------------
 
@@ -595,8 +655,8 @@ class ExactRay:
         out = [_exact_bounds() if lam == 0 else None for lam in lams]
         live = [i for i, lam in enumerate(lams) if lam != 0]
         if self.path == "cells":
-            for i, (p, q, _, hi, p_rest, q_rest) in zip(live, self._cells.at(np.abs(lams[live]) * self.mags[0])):
-                garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
+            for i, (p, q, _, hi, (p_rest, q_rest), q_minus) in zip(live, self._cells.at(np.abs(lams[live]) * self.mags[0])):
+                garbled = _ratio_curve(np.append(p, [p_rest, 0.0]), np.append(q, [q_rest, q_minus]))
                 order = np.argsort(-hi, kind="stable")
                 upper_law = _Curve(np.append(p_rest, p[order]), np.append(0.0, _tilt(p, hi)[order]))
                 out[i] = _Bounds(garbled, upper_law, garbled, 0.0, 0.0, _summation_allowance(p.size))
@@ -617,19 +677,37 @@ class ExactRay:
         Cells where ell moves by more than two lattice steps are cut first, so that the ranges w_i
         stay ~ h."""
         rows = []
-        for p, q, lo, hi, p_rest, q_rest in self._cells.at(shifts, steps=self.grid - 2):
+        for p, q, lo, hi, (p_rest, q_rest), q_minus in self._cells.at(shifts, steps=self.grid - 2):
             keep = (p > 0) & (q > 0) & np.isfinite(lo) & np.isfinite(hi)
-            if not keep.any():   # the two laws do not overlap on the cells: everything is the rest
-                rows.append((1.0, 0, np.zeros((2, 1)), (p_rest + float(p.sum()), q_rest + float(q.sum())), 0.0, 0.0))
+            # cells outside the H0 support (ell = +inf) or the H1 support (-inf): the infinite sum
+            with np.errstate(divide="ignore"):   # -inf: every draw is infinite
+                log_finite = np.log1p(-np.minimum([float(p[q == 0].sum()), q_minus + float(q[p == 0].sum())], 1.0))
+            other = ~keep & (p > 0) & (q > 0)   # ell unbounded on the cell: the rest
+            if self._cells.bounded and keep.any():
+                # where the density vanishes at an edge, ell grows without bound towards it: the
+                # cells of largest |ell| holding at most the trimming budget of H1 mass join the rest
+                # (ties stay: a flat ell, as on a cube, loses nothing)
+                at = np.flatnonzero(keep)
+                size = np.maximum(np.abs(lo[at]), np.abs(hi[at]))
+                order = np.argsort(-size, kind="stable") if np.ptp(size) > 0 else at[:0]
+                within = np.cumsum(p[at[order]]) <= 1e-3 * self.tol
+                if within.any() and not within.all():
+                    extreme = at[order[within & (size[order] > size[order[np.argmin(within)]])]]
+                    keep[extreme], other[extreme] = False, True
+            p_rest, q_rest = p_rest + float(p[other].sum()), q_rest + float(q[other].sum())
+            if not keep.any():   # the two laws do not overlap on finite cells: nothing on the lattice
+                rows.append((1.0, 0, np.zeros((2, 1)), (p_rest, q_rest), 0.0, 0.0, log_finite))
                 continue
             with np.errstate(divide="ignore"):
                 r = np.clip(np.log(p[keep]) - np.log(q[keep]), lo[keep], hi[keep])
             w_cap = float(np.max(hi[keep] - lo[keep]))
             span = float(r.max() - r.min())
-            h = span / (self.grid - 2) if span > 0 else max(abs(float(r[0])), 1.0) * 2.0**-40
+            # a step of at least 2^-40 of the largest |r| keeps the lattice indices of sums far
+            # from int64 overflow (an atom, or a flat ell up to rounding, is one or two points)
+            h = max(span / (self.grid - 2), max(float(np.abs(r).max()), 1.0) * 2.0**-40)
             o, pp, qq = _hat(r / h, p[keep], q[keep])
-            rows.append((h, o, np.stack([pp, qq]), (p_rest + float(p[~keep].sum()), q_rest + float(q[~keep].sum())),
-                         h * h + w_cap * w_cap, w_cap * w_cap / 8))
+            rows.append((h, o, np.stack([pp, qq]), (p_rest, q_rest), h * h + w_cap * w_cap, w_cap * w_cap / 8,
+                         log_finite))
         return _stack(rows)
 
     def _combine(self, a: _Lattices, b: _Lattices) -> _Lattices:
@@ -657,12 +735,13 @@ class ExactRay:
     def _lattice_bounds(self, law: _Lattices, row: int) -> _Bounds:
         p, q = law.m[row]
         p_rest, q_rest = law.rest[row]
+        p_plus, q_minus = law.infinite[row]
         # FFT round-off is absolute (~eps of the largest mass): an H0 mass below the floor may be
         # an underflowed positive one, and raising H0 masses only raises G_c (still >= G)
         q = np.maximum(q, FFT_FLOOR * q.max())
-        garbled = _ratio_curve(np.append(p, p_rest), np.append(q, q_rest))
+        garbled = _ratio_curve(np.append(p, [p_rest, p_plus, 0.0]), np.append(q, [q_rest, 0.0, q_minus]))
         ell = (law.o[row] + np.arange(law.width)) * law.h[row]
-        lattice = _Curve(np.append(p_rest, p[::-1]), np.append(0.0, _tilt(p, ell)[::-1]))
+        lattice = _Curve(np.append(p_rest + p_plus, p[::-1]), np.append(0.0, _tilt(p, ell)[::-1]))
         delta = 0.5 * self.tol
         eta = math.sqrt(law.r2[row] * math.log(1 / delta) / 2) + law.bias[row]
         return _Bounds(garbled, lattice, lattice, eta, delta, _summation_allowance(p.size))

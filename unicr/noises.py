@@ -20,11 +20,15 @@ declaration                  meaning                                            
 ``exchangeable``             mu unchanged by permuting coordinates                     False
 ``log_concave``              log mu concave: monotone ratio in one dimension          False
 ``support``                  per-coordinate (lower, upper) of the support            None
-``marginal()``               the 1-D law as a frozen scipy.stats twin (i.i.d. only)    absent
+``marginal()``               the 1-D law as a frozen scipy.stats twin (i.i.d. only)    computed*
 ``ray_log_ratio``            a sufficient statistic along a ray                       direct
 ``ray_sampler``              exact draws of that statistic (O(n), not O(n k))         None
 ``closed_form``              "gaussian" or "uniform": the exact backend's closed forms  None
 =========================== ======================================================= ==========
+
+(*) An i.i.d. noise without a declared marginal has one computed from its own
+``log_prob_coords`` by quadrature (``IIDNoise.numeric_marginal``, :mod:`unicr.marginal`); the
+deterministic backend then labels its bands "numerical".
 
 A subclass that redefines the law (``sample``, ``log_prob``, ``log_ratio`` or their ``*_coords``
 versions) without re-declaring a property loses it (``Noise.__init_subclass__``): a subclass of
@@ -37,6 +41,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import weakref
 from typing import Callable
 
 import mpmath
@@ -57,6 +62,8 @@ __all__ = [
 ]
 
 UNBOUNDED = (-math.inf, math.inf)
+#: IIDNoise.numeric_marginal, one per noise object (kept off the object, which stays picklable)
+_NUMERIC_MARGINALS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 #: methods that define a law; redefining one drops every undeclared property below
 _LAW = ("sample", "log_prob", "log_ratio", "sample_coords", "log_prob_coords", "log_ratio_coords")
@@ -178,6 +185,16 @@ class IIDNoise(Noise):
     def log_ratio_coords(self, u: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """Elementwise log mu_1(u - s) - log mu_1(u), in the dtype of ``u``."""
         return log_diff(self.log_prob_coords(u - shift), self.log_prob_coords(u)).to(u.dtype)
+
+    def numeric_marginal(self):
+        """The one-dimensional law computed from this noise's own ``log_prob_coords`` by adaptive
+        quadrature (:class:`unicr.marginal.NumericMarginal`), for a family that declares no
+        ``marginal()``; built once per noise object."""
+        law = _NUMERIC_MARGINALS.get(self)
+        if law is None:
+            from .marginal import numeric_marginal
+            law = _NUMERIC_MARGINALS[self] = numeric_marginal(self)
+        return law
 
     def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
         return self.sample_coords((n, self.dim), generator=generator, device=device, dtype=dtype)

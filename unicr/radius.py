@@ -81,7 +81,7 @@ class EngineSettings:
 
     ``samples``: Monte Carlo draws of the main run; ``seed``: the seed of every named stream
     (:mod:`unicr.streams`); ``confidence``: of the band; ``backend``: "mc", "exact" (the
-    deterministic backend, i.i.d. noise with a marginal) or "auto" (exact wherever it applies);
+    deterministic backend, i.i.d. noise) or "auto" (exact wherever it applies);
     ``search``: "sparse", "pso", "axis", "diagonal", a Direction or a tuple of Directions;
     ``search_samples``: draws of the screening run; ``points``: lam grid points of a ray.
     """
@@ -300,9 +300,8 @@ def _ray(noise, direction, settings: EngineSettings, *, stream="main", samples=N
         if exact.applies(noise, direction):
             return exact.ExactRayScores(noise, direction, **(screening.exact if screening else {}))
         if settings.backend == "exact" and not screening:
-            raise ValueError("backend='exact' needs i.i.d. noise with a one-dimensional marginal, a "
-                             "direction of equal-value groups and, beyond one coordinate, a density "
-                             "positive on the whole line; use backend='mc' or 'auto'")
+            raise ValueError("backend='exact' needs i.i.d. noise and a direction of equal-value groups; "
+                             "use backend='mc' or 'auto'")
     return MonteCarloRay(noise, direction, samples=samples or settings.samples, seed=settings.seed,
                          stream=stream, device=settings.device,
                          confidence=confidence or settings.confidence)
