@@ -214,3 +214,18 @@ def test_witness_round_trip_and_rescaling():
     half = w.rescaled(0.5 * w.delta_norm)
     assert half.delta_norm == pytest.approx(0.5 * w.delta_norm) and half.direction == w.direction
     assert float(unicr.lp_norm(half.delta(), 2)) == pytest.approx(half.delta_norm)
+
+
+def test_transformed_distribution_outside_its_base_support():
+    """A torch TransformedDistribution (Beta(2, 2) moved to [-1, 1]) says its support is the real
+    line while torch validates against the base's: log_prob is -inf outside, not an error, and the
+    marginal computed from it matches the scipy twin."""
+    d = torch.distributions
+    f64 = lambda v: torch.tensor(v, dtype=torch.float64)
+    noise = unicr.noise(d.TransformedDistribution(d.Beta(f64(2.0), f64(2.0)), [d.AffineTransform(f64(-1.0), f64(2.0))]),
+                        dim=4)
+    lp = noise.log_prob_coords(torch.tensor([-3.0, -1.5, 0.25, 1.5], dtype=torch.float64))
+    twin = stats.beta(2, 2, loc=-1, scale=2)
+    assert torch.isinf(lp[[0, 1, 3]]).all() and abs(float(lp[2]) - twin.logpdf(0.25)) < 1e-12
+    x = np.linspace(-0.99, 0.99, 41)
+    assert np.max(np.abs(noise.numeric_marginal().cdf(x) - twin.cdf(x))) < 1e-12

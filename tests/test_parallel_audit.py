@@ -119,6 +119,24 @@ def test_worker_error_exit_2(capsys, monkeypatch, tmp_path):
         assert not any(name.startswith("broken-shift/") for name in files)
 
 
+def test_killed_worker_exit_3(capsys, monkeypatch, tmp_path):
+    """A worker killed mid-case (as by the out-of-memory killer): one line, exit code 3 (not a bad
+    input), and no report of the unfinished case."""
+    import os
+    import signal
+
+    def killed(case, settings):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(parallel, "START_METHOD", "fork")   # the workers inherit the patched run
+    monkeypatch.setattr(core, "run", killed)
+    code, out, err, files = run_in(capsys, monkeypatch, tmp_path, "--certificate", "cohen", "--certificate", "teng",
+                                   *TINY, "--jobs", "2")
+    assert code == 3 and out == "" and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("unicr-audit: internal error: RuntimeError: a worker process died")
+    assert not any(name.endswith(".md") and "/" in name for name in files)
+
+
 @pytest.mark.parametrize("option, value", [("--jobs", "0"), ("--jobs", "x"), ("--jobs", "-2"), ("--jobs", "1.5"),
                                            ("--threads", "0"), ("--threads", "x")])
 def test_jobs_and_threads_validation(capsys, tmp_path, option, value):

@@ -654,6 +654,8 @@ class ExactRay:
         """The bounds at each lam (numeric paths); the FFT path computes the lams in batches."""
         out = [_exact_bounds() if lam == 0 else None for lam in lams]
         live = [i for i, lam in enumerate(lams) if lam != 0]
+        if not live:
+            return out
         if self.path == "cells":
             for i, (p, q, _, hi, (p_rest, q_rest), q_minus) in zip(live, self._cells.at(np.abs(lams[live]) * self.mags[0])):
                 garbled = _ratio_curve(np.append(p, [p_rest, 0.0]), np.append(q, [q_rest, q_minus]))

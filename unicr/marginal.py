@@ -491,8 +491,8 @@ def numeric_marginal(noise, *, seed: int = 0) -> NumericMarginal:
         raise ValueError(f"a numeric marginal needs an i.i.d. noise (IIDNoise), got {noise!r}")
     draws = noise.sample_coords((DRAWS,), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
-    def log_density(x):
-        return noise.log_prob_coords(torch.from_numpy(np.array(x, dtype=float))).detach().to(
+    def log_density(x):   # on the device of the noise's own draws (a torch Distribution's parameters)
+        return noise.log_prob_coords(torch.from_numpy(np.array(x, dtype=float)).to(draws.device)).detach().to(
             device="cpu", dtype=torch.float64).numpy()
 
     try:

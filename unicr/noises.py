@@ -296,20 +296,43 @@ def _declare(noise, declared: dict, kind: str) -> None:
 def _log_prob(distribution, x: torch.Tensor) -> torch.Tensor:
     """log density of a torch Distribution, -inf outside its support (torch itself raises there, or
     without validation returns the formula's value); computed in the distribution's dtype. Points
-    outside are evaluated at one fixed draw of the law and then masked."""
+    outside are evaluated at one fixed draw of the law and then masked. Where torch still raises
+    (a TransformedDistribution validating its base distribution, while its own support says
+    "real"), the base's support at the inverse transforms is masked too."""
     found = _parameter(distribution)
     if found is not None and found.ndim > 0 and found.device != x.device:
         raise ValueError(f"the torch Distribution's parameters are on {found.device} but the engine's draws on "
                          f"{x.device}: build the distribution with its parameters on the engine's device")
     y = x.to(found.dtype if found is not None else torch.get_default_dtype())
     inside = distribution.support.check(y)
+    try:
+        return _masked_log_prob(distribution, y, inside).to(x.dtype)
+    except ValueError:
+        if not isinstance(distribution, torch.distributions.TransformedDistribution):
+            raise
+    return _masked_log_prob(distribution, y, inside & _base_inside(distribution, y)).to(x.dtype)
+
+
+def _masked_log_prob(distribution, y: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """log_prob at y where ``inside``, -inf elsewhere (evaluated there at one fixed draw)."""
     if bool(inside.all()):
-        return distribution.log_prob(y).to(x.dtype)
+        return distribution.log_prob(y)
     per_value = inside.unsqueeze(-1).expand_as(y) if inside.shape != y.shape else inside
     anchor = _draw(distribution, 1, torch.Generator().manual_seed(0))[0].to(y)
     lp = distribution.log_prob(torch.where(per_value, y, anchor.expand_as(y)))
     flags = per_value if lp.shape == y.shape else inside
-    return torch.where(flags, lp, torch.full_like(lp, -math.inf)).to(x.dtype)
+    return torch.where(flags, lp, torch.full_like(lp, -math.inf))
+
+
+def _base_inside(distribution, y: torch.Tensor) -> torch.Tensor:
+    """Whether the inverse transforms of y lie in the base distribution's support."""
+    x = y
+    with torch.no_grad():
+        for transform in reversed(distribution.transforms):
+            x = transform.inv(x)
+    base = distribution.base_dist.support.check(x)
+    return base if base.ndim == y.ndim - len(distribution.event_shape) else base.reshape(
+        y.shape[:y.ndim - len(distribution.event_shape)] + (-1,)).all(-1)
 
 
 def _draw(distribution, n: int, generator) -> torch.Tensor:

@@ -200,8 +200,8 @@ def run_cases(cases, settings: core.Settings, *, jobs: int, threads: int = 1, do
                 try:
                     index, seconds, audit, error = pickle.loads(future.result())
                 except BrokenProcessPool:
-                    raise ChildProcessError("a worker process died (killed, e.g. out of memory?); rerun with "
-                                            "--jobs 1 to run the cases in one process") from None
+                    raise RuntimeError("a worker process died (killed, e.g. out of memory?); rerun with "
+                                       "--jobs 1 to run the cases in one process") from None
                 if error is not None:
                     raise error
                 audit = dataclasses.replace(audit, case=cases[index], settings=settings)
