@@ -57,7 +57,7 @@ FLOAT_DIGITS = 12
 ZERO = 1e-12
 CSV_COLUMNS = ("p_a", "p_b", "claimed", "radius", "lower", "upper", "ratio", "gap", "excess", "verdict",
                "direction", "support", "backend")
-PACKAGES = ("unicr", "torch", "numpy", "scipy", "mpmath")
+PACKAGES = ("unicr", "torch", "numpy", "scipy", "mpmath", "matplotlib", "fonttools")
 
 VERDICT_METHOD = (
     "Per p_A, with the engine's radius R_U and its band [R_lo, R_hi] at confidence c, a claimed "
