@@ -229,3 +229,26 @@ def test_transformed_distribution_outside_its_base_support():
     assert torch.isinf(lp[[0, 1, 3]]).all() and abs(float(lp[2]) - twin.logpdf(0.25)) < 1e-12
     x = np.linspace(-0.99, 0.99, 41)
     assert np.max(np.abs(noise.numeric_marginal().cdf(x) - twin.cdf(x))) < 1e-12
+
+
+def test_a_noise_that_says_iid_without_being_iidnoise_takes_monte_carlo():
+    """A plain Noise subclass that sets iid = True has no per-coordinate law to compute a marginal
+    from: the exact backend does not apply, and the radius comes from Monte Carlo."""
+
+    class SaysIID(unicr.Noise):
+        name = "says-iid"
+        iid = True
+
+        def __init__(self, dim=2):
+            super().__init__(dim, 1.0, {})
+
+        def sample(self, n, *, generator=None, device=None, dtype=torch.float64):
+            return torch.randn((n, self.dim), generator=generator, device=device, dtype=dtype)
+
+        def log_prob(self, x):
+            return -0.5 * (x * x).sum(-1)
+
+    noise = SaysIID()
+    assert not applies(noise, unicr.equal_direction(1, 2, 2))
+    df = unicr.radius_curve(noise, 2, p_a=[0.8], samples=2000, search="axis")
+    assert (df.backend == "mc").all()

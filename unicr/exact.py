@@ -116,7 +116,8 @@ def _marginal(noise):
     try:
         return noise.marginal(), True
     except NotImplementedError:
-        return noise.numeric_marginal(), False
+        computed = getattr(noise, "numeric_marginal", None)   # IIDNoise; not a Noise that says iid
+        return (computed(), False) if computed is not None else (None, False)
 
 
 def _support(noise, marg) -> tuple[float, float]:

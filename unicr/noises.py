@@ -310,7 +310,7 @@ def _log_prob(distribution, x: torch.Tensor) -> torch.Tensor:
     except ValueError:
         if not isinstance(distribution, torch.distributions.TransformedDistribution):
             raise
-    return _masked_log_prob(distribution, y, inside & _base_inside(distribution, y)).to(x.dtype)
+    return _masked_log_prob(distribution, y, _base_inside(distribution, y, inside)).to(x.dtype)
 
 
 def _masked_log_prob(distribution, y: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
@@ -324,15 +324,15 @@ def _masked_log_prob(distribution, y: torch.Tensor, inside: torch.Tensor) -> tor
     return torch.where(flags, lp, torch.full_like(lp, -math.inf))
 
 
-def _base_inside(distribution, y: torch.Tensor) -> torch.Tensor:
-    """Whether the inverse transforms of y lie in the base distribution's support."""
+def _base_inside(distribution, y: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """``inside`` (y in the distribution's own support), and the inverse transforms of y in the
+    base distribution's support (over its event dimensions where it has them)."""
     x = y
     with torch.no_grad():
         for transform in reversed(distribution.transforms):
             x = transform.inv(x)
     base = distribution.base_dist.support.check(x)
-    return base if base.ndim == y.ndim - len(distribution.event_shape) else base.reshape(
-        y.shape[:y.ndim - len(distribution.event_shape)] + (-1,)).all(-1)
+    return inside & (base if base.shape == inside.shape else base.reshape(inside.shape + (-1,)).all(-1))
 
 
 def _draw(distribution, n: int, generator) -> torch.Tensor:
